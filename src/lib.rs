@@ -1,0 +1,14 @@
+//! nix-cache-login: keeps a valid OIDC access token for a Nix binary cache in the netrc file
+//! that Nix reads. The binary (`main.rs`) is a thin shell over this library so that tests can
+//! reach the pure parts.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod fsutil;
+pub mod jwt;
+pub mod netrc;
+pub mod oidc;
+pub mod secret;
+pub mod token_store;
