@@ -1,0 +1,1 @@
+//! OpenID Connect: discovery, grants, the loopback listener.
