@@ -1,1 +1,174 @@
-//! (being written)
+//! Command-line interface: clap types only, no behaviour.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure (network, provider error, file system)
+  2  usage or configuration error
+  3  a new `nix-cache-login login` is needed (no session, or it expired or was revoked)";
+
+/// Log in to an OIDC-protected Nix binary cache and keep a valid token in the netrc Nix reads.
+#[derive(Debug, Parser)]
+#[command(name = "nix-cache-login", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Config file (default: $NIX_CACHE_LOGIN_CONFIG, then
+    /// $XDG_CONFIG_HOME/nix-cache-login/config.toml, then /etc/nix-cache-login/config.toml)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Use the [profiles.NAME] table of the config, on top of its top-level keys
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// More output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG works too
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Log in through the browser (Authorization Code + PKCE); the default command
+    Login(LoginArgs),
+    /// Get a new access token with the stored refresh token, without a browser
+    Refresh(RefreshArgs),
+    /// Get an access token with the client-credentials grant (servers, timers)
+    ServiceAccount(RefreshArgs),
+    /// Show what is stored and when it expires (no network)
+    Status(StatusArgs),
+    /// Revoke the tokens at the provider and remove the netrc entry and stored tokens
+    Logout,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct LoginArgs {
+    /// Only print the login URL; do not open a browser
+    #[arg(long)]
+    pub no_browser: bool,
+
+    /// Give up when the login is not completed within this time
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct RefreshArgs {
+    /// Do nothing when the current access token stays valid at least this long (e.g. 15m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_valid: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct StatusArgs {
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Cli {
+    /// The subcommand to run: `login` when none is given.
+    pub fn subcommand(&self) -> Command {
+        match &self.command {
+            Some(c) => c.clone(),
+            None => Command::Login(LoginArgs {
+                no_browser: false,
+                timeout: Duration::from_secs(300),
+            }),
+        }
+    }
+}
+
+/// Parses durations like `90`, `90s`, `15m`, `2h`, `1d`, `1h30m`.
+pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => {
+                return Err(format!(
+                    "invalid duration {input:?}: unknown unit {c:?} (use s, m, h, d)"
+                ));
+            }
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {input:?}: a number must come before {c:?}"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("duration {input:?} is too large"))?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!(
+            "invalid duration {input:?}: a unit must follow {number}"
+        ));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_login() {
+        let cli = Cli::try_parse_from(["nix-cache-login"]).unwrap();
+        assert!(matches!(cli.subcommand(), Command::Login(_)));
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "nix-cache-login",
+            "status",
+            "--json",
+            "--config",
+            "/x",
+            "-vv",
+        ])
+        .unwrap();
+        assert_eq!(cli.verbose, 2);
+        assert_eq!(cli.config.as_deref(), Some(std::path::Path::new("/x")));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172800));
+        assert!(parse_duration("15x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("15m3").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}
