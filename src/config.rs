@@ -97,6 +97,16 @@ pub trait Environment {
     fn config_home(&self) -> Option<PathBuf> {
         xdg_dir(self, "XDG_CONFIG_HOME", ".config")
     }
+
+    /// `$XDG_STATE_HOME`, or `~/.local/state`: where the token store lives.
+    fn state_home(&self) -> Option<PathBuf> {
+        xdg_dir(self, "XDG_STATE_HOME", ".local/state")
+    }
+
+    /// `$XDG_CACHE_HOME`, or `~/.cache`: where discovery documents are cached.
+    fn cache_home(&self) -> Option<PathBuf> {
+        xdg_dir(self, "XDG_CACHE_HOME", ".cache")
+    }
 }
 
 fn xdg_dir<E: Environment + ?Sized>(env: &E, var: &str, fallback: &str) -> Option<PathBuf> {

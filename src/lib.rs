@@ -3,6 +3,7 @@
 //! reach the pure parts.
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod exit;
