@@ -44,7 +44,8 @@ pub fn resolve_target(path: &Path) -> Result<PathBuf> {
                         next.display()
                     ),
                     Err(e) => {
-                        return Err(e).with_context(|| format!("cannot inspect {}", next.display()));
+                        return Err(e)
+                            .with_context(|| format!("cannot inspect {}", next.display()));
                     }
                 }
             }
@@ -211,6 +212,20 @@ fn unique_suffix() -> u64 {
     nanos ^ (COUNTER.fetch_add(1, Ordering::Relaxed) << 32)
 }
 
+/// A stable 64-bit FNV-1a hash of `parts` (each ended by a NUL), for file names that must
+/// tell configurations apart. Not for security: whoever could pick a colliding config could
+/// as well write the files directly.
+pub fn name_hash<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain([0]) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +238,11 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"hello");
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let dmode = fs::metadata(dir.path().join("a/b")).unwrap().permissions().mode() & 0o777;
+        let dmode = fs::metadata(dir.path().join("a/b"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(dmode, 0o700);
         // Nothing but the file itself is left behind.
         let names: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
@@ -240,7 +259,12 @@ mod tests {
         let target = resolve_target(&link).unwrap();
         assert_eq!(target, real);
         write_atomic(&target, b"new").unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(fs::read(&link).unwrap(), b"new");
     }
 
@@ -250,7 +274,10 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink("missing/netrc", &link).unwrap();
         let err = resolve_target(&link).unwrap_err().to_string();
-        assert!(err.contains("link") && err.contains("does not exist"), "{err}");
+        assert!(
+            err.contains("link") && err.contains("does not exist"),
+            "{err}"
+        );
     }
 
     #[test]

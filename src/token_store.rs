@@ -196,14 +196,11 @@ fn classify(e: &serde_json::Error) -> &'static str {
 /// `<first host>-<hash>.json`: readable at a glance, and distinct for every issuer, client
 /// and set of hosts (and for every profile, since profiles differ in one of those).
 fn file_name(config: &Config) -> String {
-    let mut hasher = Fnv1a::default();
-    for part in [config.issuer_str(), &config.client_id]
-        .into_iter()
-        .chain(config.cache_hosts.iter().map(String::as_str))
-    {
-        hasher.write(part.as_bytes());
-        hasher.write(&[0]);
-    }
+    let hash = fsutil::name_hash(
+        [config.issuer_str(), &config.client_id]
+            .into_iter()
+            .chain(config.cache_hosts.iter().map(String::as_str)),
+    );
     let host: String = config.cache_hosts[0]
         .chars()
         .map(|c| {
@@ -214,26 +211,7 @@ fn file_name(config: &Config) -> String {
             }
         })
         .collect();
-    format!("{host}-{:016x}.json", hasher.0)
-}
-
-/// FNV-1a, 64 bit: a stable, dependency-free name hash. It only has to tell configs apart,
-/// not resist an attacker (who could as well write the store file directly).
-struct Fnv1a(u64);
-
-impl Default for Fnv1a {
-    fn default() -> Self {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv1a {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+    format!("{host}-{hash:016x}.json")
 }
 
 #[cfg(test)]

@@ -1,1 +1,5 @@
 //! OpenID Connect: discovery, grants, the loopback listener.
+pub mod client;
+pub mod discovery;
+pub mod http;
+pub mod loopback;

@@ -1,0 +1,157 @@
+//! The one HTTP client of the tool, and its adapter for the `oauth2`/`openidconnect` crates.
+//!
+//! One reqwest client means one TLS stack and one trust store: the system's CA store plus
+//! `SSL_CERT_FILE`/`SSL_CERT_DIR` (private CAs are the rule in companies), with proxies from
+//! `HTTPS_PROXY`/`NO_PROXY`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Once;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+/// Overrides the total timeout of one HTTP request, in seconds.
+pub const ENV_HTTP_TIMEOUT: &str = "NIX_CACHE_LOGIN_HTTP_TIMEOUT";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+}
+
+impl HttpClient {
+    pub fn new() -> Result<HttpClient> {
+        install_crypto_provider();
+        let timeout = match std::env::var(ENV_HTTP_TIMEOUT) {
+            Ok(v) => {
+                Duration::from_secs_f64(v.parse::<f64>().ok().filter(|s| *s > 0.0).with_context(
+                    || {
+                        format!(
+                            "${ENV_HTTP_TIMEOUT} must be a positive number of seconds, got {v:?}"
+                        )
+                    },
+                )?)
+            }
+            Err(_) => DEFAULT_TIMEOUT,
+        };
+        let inner = reqwest::Client::builder()
+            .user_agent(concat!("nix-cache-login/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
+            // OAuth endpoints must not redirect; following one could send credentials elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("cannot set up the HTTP client (TLS trust store)")?;
+        Ok(HttpClient { inner })
+    }
+
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.inner
+    }
+
+    async fn execute(
+        &self,
+        request: oauth2::HttpRequest,
+    ) -> Result<oauth2::HttpResponse, HttpError> {
+        let (parts, body) = request.into_parts();
+        let url = parts.uri.to_string();
+        let response = self
+            .inner
+            .request(parts.method, &url)
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| HttpError::new(&url, e))?;
+        let mut builder = http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            builder = builder.header(name, value);
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| HttpError::new(&url, e))?;
+        builder
+            .body(body.to_vec())
+            .map_err(|e| HttpError::new_other(&url, e.to_string()))
+    }
+}
+
+/// A transport failure, described by the URL (without its query, which may carry a code)
+/// and the cause, never a request or response body.
+#[derive(Debug, thiserror::Error)]
+#[error("{url}: {cause}")]
+pub struct HttpError {
+    pub url: String,
+    pub cause: String,
+    pub is_connect: bool,
+    pub is_timeout: bool,
+}
+
+impl HttpError {
+    fn new(url: &str, e: reqwest::Error) -> HttpError {
+        HttpError {
+            url: strip_query(url),
+            cause: describe_reqwest_error(&e),
+            is_connect: e.is_connect(),
+            is_timeout: e.is_timeout(),
+        }
+    }
+
+    fn new_other(url: &str, cause: String) -> HttpError {
+        HttpError {
+            url: strip_query(url),
+            cause,
+            is_connect: false,
+            is_timeout: false,
+        }
+    }
+}
+
+pub fn strip_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_string()
+}
+
+/// reqwest's Display stops at "error sending request"; the useful part (refused, timed out,
+/// unknown issuer) is further down the source chain.
+pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".to_string();
+    }
+    let mut deepest = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        deepest = s.to_string();
+        source = s.source();
+    }
+    // reqwest's own message repeats the URL; the caller names it already.
+    let deepest = match deepest.find(" for url (") {
+        Some(i) => deepest[..i].to_string(),
+        None => deepest,
+    };
+    if e.is_connect() {
+        format!("cannot connect: {deepest}")
+    } else {
+        deepest
+    }
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
+    type Error = HttpError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(self.execute(request))
+    }
+}
+
+fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // ring: smaller than aws-lc-rs and needs no cmake; fails only if one is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
