@@ -142,6 +142,19 @@ impl LockedStore<'_> {
             .with_context(|| format!("cannot save the token store {}", self.store.path.display()))
     }
 
+    /// The file's bytes as they are now (`None`: no file), for [`LockedStore::restore`].
+    pub fn snapshot(&self) -> Result<Option<Vec<u8>>> {
+        fsutil::read_if_exists(&self.store.path)
+    }
+
+    /// Puts back what [`LockedStore::snapshot`] saw.
+    pub fn restore(&self, snapshot: Option<Vec<u8>>) -> Result<()> {
+        match snapshot {
+            Some(bytes) => fsutil::write_atomic(&self.store.path, &bytes),
+            None => self.remove().map(drop),
+        }
+    }
+
     /// Deletes the stored session; true when there was one.
     pub fn remove(&self) -> Result<bool> {
         match std::fs::remove_file(&self.store.path) {

@@ -322,12 +322,7 @@ fn scrub(reason: &str) -> String {
     match reason.find("Unexpected response status code:") {
         Some(_) => reason
             .split_once("code:")
-            .map(|(_, code)| {
-                format!(
-                    "HTTP {}",
-                    code.trim().split_whitespace().next().unwrap_or("")
-                )
-            })
+            .map(|(_, code)| format!("HTTP {}", code.split_whitespace().next().unwrap_or("")))
             .unwrap_or_else(|| "unexpected status".into()),
         None => reason.chars().take(200).collect(),
     }
@@ -380,7 +375,7 @@ mod tests {
 
     #[test]
     fn auth_type_prefers_basic() {
-        use CoreClientAuthMethod::*;
+        use CoreClientAuthMethod::{ClientSecretBasic, ClientSecretPost};
         assert!(matches!(choose_auth_type(None), AuthType::BasicAuth));
         assert!(matches!(
             choose_auth_type(Some(&vec![ClientSecretPost, ClientSecretBasic])),

@@ -1,0 +1,77 @@
+//! `refresh`: a new access token from the stored refresh token, no browser.
+
+use anyhow::Result;
+
+use super::{Ctx, describe_expiry, session_from_tokens};
+use crate::cli::RefreshArgs;
+use crate::clock;
+use crate::exit::LoginNeeded;
+use crate::oidc::http::HttpClient;
+use crate::token_store::Grant;
+
+pub async fn run(ctx: &Ctx, args: &RefreshArgs) -> Result<()> {
+    // Held from reading the refresh token until the rotated one is saved: a provider that
+    // rotates refresh tokens ends the session when a spent one is used again. A run that
+    // waited here reads the token its predecessor saved.
+    let locked = ctx.store.lock()?;
+    let session = locked.load()?.ok_or_else(|| {
+        LoginNeeded::new(format!(
+            "no stored session for {}",
+            ctx.config.cache_hosts[0]
+        ))
+    })?;
+    if session.grant == Grant::ClientCredentials {
+        return Err(LoginNeeded::new(
+            "the stored token came from `service-account`, which has no refresh token; run `nix-cache-login service-account` again, or",
+        )
+        .into());
+    }
+    if ctx.still_valid(&session, args.min_valid) {
+        tracing::info!("access token still valid; nothing to do");
+        return Ok(());
+    }
+    let refresh_token = session
+        .refresh_token
+        .clone()
+        .ok_or_else(|| LoginNeeded::new("the stored session has no refresh token"))?;
+    let now = clock::now();
+    if let Some(exp) = session.refresh_token_expires_at.filter(|exp| *exp <= now) {
+        return Err(LoginNeeded::new(format!(
+            "the refresh token expired at {}",
+            clock::format_utc(exp)
+        ))
+        .into());
+    }
+    ctx.check_writable()?;
+
+    let http = HttpClient::new()?;
+    let result = ctx
+        .token_request(&http, None, async |provider| {
+            provider.refresh(&http, &refresh_token).await
+        })
+        .await;
+    let (_, tokens) = match result {
+        Ok(ok) => ok,
+        Err(e) => {
+            let refused = e
+                .downcast_ref::<crate::oidc::client::GrantError>()
+                .and_then(|g| g.oauth_error())
+                .is_some_and(|code| code == "invalid_grant");
+            if refused {
+                return Err(LoginNeeded::new(format!(
+                    "the provider no longer accepts the refresh token (expired, revoked or session ended): {e}"
+                ))
+                .into());
+            }
+            return Err(e);
+        }
+    };
+    let session = session_from_tokens(&ctx.config, session.grant, tokens, Some(&session));
+    ctx.commit(&locked, &session, true)?;
+    eprintln!(
+        "Refreshed the token for {}: {}",
+        ctx.config.cache_hosts.join(", "),
+        describe_expiry(&session)
+    );
+    Ok(())
+}

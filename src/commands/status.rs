@@ -1,0 +1,257 @@
+//! `status`: what is stored and when it expires. No network.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::Ctx;
+use crate::cli::StatusArgs;
+use crate::clock;
+use crate::exit::{self, Silent};
+use crate::jwt;
+use crate::netrc;
+use crate::token_store::{Grant, Session};
+
+#[derive(Debug, Serialize)]
+struct Report {
+    config: String,
+    profile: Option<String>,
+    issuer: String,
+    client_id: String,
+    netrc_path: String,
+    token_store: String,
+    hosts: Vec<HostReport>,
+    /// "valid", "expired", "missing"
+    state: &'static str,
+    login_needed: bool,
+    grant: Option<Grant>,
+    subject: Option<String>,
+    username: Option<String>,
+    access_token: Option<TokenReport>,
+    refresh_token: Option<TokenReport>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct HostReport {
+    host: String,
+    machine: String,
+    netrc_entry: bool,
+    /// The netrc holds the token of the stored session.
+    matches_store: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct TokenReport {
+    /// "jwt" or "opaque"
+    format: &'static str,
+    expires_at: Option<String>,
+    expires_in_seconds: Option<i64>,
+}
+
+pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
+    let report = build(ctx, clock::now());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    let code = match report.state {
+        "valid" => exit::SUCCESS,
+        _ if report.login_needed => exit::LOGIN_NEEDED,
+        _ => exit::FAILURE,
+    };
+    if code == exit::SUCCESS {
+        Ok(())
+    } else {
+        Err(Silent(code).into())
+    }
+}
+
+fn build(ctx: &Ctx, now: i64) -> Report {
+    let config = &ctx.config;
+    let mut error = None;
+    let session = match ctx.store.peek() {
+        Ok(s) => s,
+        Err(e) => {
+            error = Some(format!("{e:#}"));
+            None
+        }
+    };
+    let netrc_file = match netrc::read(&config.netrc_path) {
+        Ok(f) => f,
+        Err(e) => {
+            error.get_or_insert(format!("{e:#}"));
+            None
+        }
+    };
+    let mut netrc_token: Option<Vec<u8>> = None;
+    let hosts = config
+        .cache_hosts
+        .iter()
+        .map(|host| {
+            let machine = netrc::machine_name(host).to_string();
+            let password = netrc_file
+                .as_ref()
+                .and_then(|f| f.get(&machine))
+                .and_then(|e| e.password);
+            let matches_store = match (&password, &session) {
+                (Some(p), Some(s)) => p.as_slice() == s.access_token.expose().as_bytes(),
+                _ => false,
+            };
+            if netrc_token.is_none() {
+                netrc_token.clone_from(&password);
+            }
+            HostReport {
+                host: host.clone(),
+                machine,
+                netrc_entry: password.is_some(),
+                matches_store,
+            }
+        })
+        .collect();
+
+    // What Nix sends is the netrc's token; the store's expiry speaks for it when they agree.
+    let netrc_token = netrc_token.and_then(|t| String::from_utf8(t).ok());
+    let access_token = netrc_token
+        .as_deref()
+        .map(|t| describe_access(t, session.as_ref(), now))
+        .or_else(|| {
+            session
+                .as_ref()
+                .map(|s| describe_access(s.access_token.expose(), Some(s), now))
+        });
+    let refresh_token = session.as_ref().and_then(|s| {
+        s.refresh_token.as_ref().map(|_| TokenReport {
+            format: if s
+                .refresh_token
+                .as_ref()
+                .and_then(|t| jwt::decode_claims(t.expose()))
+                .is_some()
+            {
+                "jwt"
+            } else {
+                "opaque"
+            },
+            expires_at: s.refresh_token_expires_at.map(clock::format_rfc3339),
+            expires_in_seconds: s.refresh_token_expires_at.map(|e| e - now),
+        })
+    });
+
+    let access_valid = access_token
+        .as_ref()
+        .is_some_and(|a| a.expires_in_seconds.is_none_or(|s| s > 0));
+    let netrc_ok = netrc_token.is_some();
+    let state = match (&access_token, access_valid && netrc_ok) {
+        (None, _) => "missing",
+        (Some(_), true) => "valid",
+        (Some(_), false) if !netrc_ok => "missing",
+        _ => "expired",
+    };
+    let can_refresh = session.as_ref().is_some_and(|s| {
+        s.grant != Grant::ClientCredentials
+            && s.refresh_token.is_some()
+            && s.refresh_token_expires_at.is_none_or(|e| e > now)
+    });
+    let is_service = session
+        .as_ref()
+        .is_some_and(|s| s.grant == Grant::ClientCredentials);
+    let claims = netrc_token.as_deref().and_then(jwt::decode_claims);
+    Report {
+        config: config.source.display().to_string(),
+        profile: config.profile.clone(),
+        issuer: config.issuer_str().to_string(),
+        client_id: config.client_id.clone(),
+        netrc_path: config.netrc_path.display().to_string(),
+        token_store: ctx.store.path().display().to_string(),
+        hosts,
+        state,
+        login_needed: state != "valid" && !can_refresh && !is_service,
+        grant: session.as_ref().map(|s| s.grant),
+        subject: session
+            .as_ref()
+            .and_then(|s| s.subject.clone())
+            .or_else(|| claims.as_ref().and_then(|c| c.sub.clone())),
+        username: session
+            .as_ref()
+            .and_then(|s| s.username.clone())
+            .or_else(|| claims.as_ref().and_then(|c| c.who().map(str::to_string))),
+        access_token,
+        refresh_token,
+        error,
+    }
+}
+
+fn describe_access(token: &str, session: Option<&Session>, now: i64) -> TokenReport {
+    let claims = jwt::decode_claims(token);
+    let exp = claims.as_ref().and_then(|c| c.exp).or_else(|| {
+        session
+            .filter(|s| s.access_token.expose() == token)
+            .and_then(|s| s.access_token_expires_at)
+    });
+    TokenReport {
+        format: if claims.is_some() { "jwt" } else { "opaque" },
+        expires_at: exp.map(clock::format_rfc3339),
+        expires_in_seconds: exp.map(|e| e - now),
+    }
+}
+
+fn print_text(r: &Report) {
+    let now = clock::now();
+    let when = |secs: Option<i64>| match secs {
+        Some(s) => format!(
+            "{} ({})",
+            clock::format_utc(now + s),
+            clock::relative(now + s, now)
+        ),
+        None => "no expiry known".to_string(),
+    };
+    println!(
+        "Config:        {}{}",
+        r.config,
+        r.profile
+            .as_deref()
+            .map(|p| format!(" (profile {p})"))
+            .unwrap_or_default()
+    );
+    println!("Issuer:        {}", r.issuer);
+    println!("Netrc:         {}", r.netrc_path);
+    for h in &r.hosts {
+        let entry = match (h.netrc_entry, h.matches_store) {
+            (false, _) => "no entry",
+            (true, true) => "entry present",
+            (true, false) => "entry present (not the stored session's token)",
+        };
+        println!("  machine {:<20} {entry}", h.machine);
+    }
+    if let Some(who) = r.username.as_deref().or(r.subject.as_deref()) {
+        println!("User:          {who}");
+    }
+    match &r.access_token {
+        Some(a) => println!(
+            "Access token:  {} ({})",
+            when(a.expires_in_seconds),
+            a.format
+        ),
+        None => println!("Access token:  none"),
+    }
+    match &r.refresh_token {
+        Some(t) => println!("Refresh token: {}", when(t.expires_in_seconds)),
+        None if r.grant == Some(Grant::ClientCredentials) => {
+            println!("Refresh token: none (service account: run `service-account` again)")
+        }
+        None => println!("Refresh token: none"),
+    }
+    println!("Token store:   {}", r.token_store);
+    if let Some(e) = &r.error {
+        println!("Problem:       {e}");
+    }
+    let verdict = match (r.state, r.login_needed) {
+        ("valid", _) => "logged in",
+        (_, true) => "login needed: run `nix-cache-login login`",
+        ("expired", _) if r.grant == Some(Grant::ClientCredentials) => {
+            "expired: run `nix-cache-login service-account`"
+        }
+        _ => "expired: run `nix-cache-login refresh`",
+    };
+    println!("Status:        {verdict}");
+}
