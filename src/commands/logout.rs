@@ -10,7 +10,7 @@ use crate::netrc;
 use crate::oidc::client::map_request_error;
 use crate::oidc::http::HttpClient;
 use crate::secret::Secret;
-use crate::token_store::Session;
+use crate::token_store::{Grant, Session};
 
 pub async fn run(ctx: &Ctx) -> Result<()> {
     let locked = ctx.store.lock()?;
@@ -55,11 +55,13 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
 }
 
 async fn revoke(ctx: &Ctx, session: &Session) -> Result<()> {
+    // Only a confidential client authenticates; a public (PKCE) client sending a secret
+    // would be refused.
     let secret = match &ctx.config.client_secret_file {
-        Some(path) => std::fs::read_to_string(path)
+        Some(path) if session.grant == Grant::ClientCredentials => std::fs::read_to_string(path)
             .ok()
             .map(|s| Secret::new(s.trim_end_matches(['\n', '\r']))),
-        None => None,
+        _ => None,
     };
     let http = HttpClient::new()?;
     let provider = ctx.provider(&http, false, secret.as_ref()).await?;
