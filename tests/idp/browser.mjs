@@ -189,6 +189,7 @@ async function main() {
     log(`unknown BROWSER_MODE ${MODE}`);
     return finish(2, `unknown mode ${MODE}`);
   }
+  writePidFile([process.pid]);
   log(`START mode=${MODE} user=${USER} url=${redact(url)}`);
   result.url = redact(url);
 

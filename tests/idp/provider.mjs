@@ -93,7 +93,11 @@ const ISSUE_REFRESH_TOKEN = envBool('IDP_ISSUE_REFRESH_TOKEN', true);
 const ROTATE_REFRESH_TOKEN = envBool('IDP_ROTATE_REFRESH_TOKEN', true);
 // false: refresh tokens outlive the browser session (like offline tokens)
 const EXPIRES_WITH_SESSION = envBool('IDP_EXPIRES_WITH_SESSION', false);
+// oidc-provider 9 sends no `interval` in the device authorization response (clients
+// then default to 5 s) and never answers slow_down; we add both (RFC 8628 3.2, 3.5).
 const DEVICE_POLL_INTERVAL = envInt('IDP_DEVICE_POLL_INTERVAL', 1);
+const DEVICE_ENFORCE_INTERVAL = envBool('IDP_DEVICE_ENFORCE_INTERVAL', true);
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 const REQUEST_LOG = env('IDP_REQUEST_LOG', undefined);
 
@@ -402,7 +406,40 @@ server.listen(PORT, HOST, () => {
       if (grantType) extra.grant_type = grantType;
       const clientId = ctx.oidc?.client?.clientId;
       if (clientId) extra.client_id = clientId;
+      const error = ctx.status >= 400 && ctx.body && typeof ctx.body === 'object' ? ctx.body.error : undefined;
+      if (error) extra.error = error;
       logRequest(ctx.method, ctx.path, ctx.status, extra);
+    }
+  });
+
+  // Device flow: add `interval`, and answer slow_down to a pending poll that comes
+  // sooner than `interval` seconds (less 250 ms of slack) after the previous one.
+  const lastPoll = new Map(); // sha256(device_code) -> ms
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.method !== 'POST') return;
+    if (ctx.path === '/device/auth' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      ctx.body = { ...ctx.body, interval: DEVICE_POLL_INTERVAL };
+      return;
+    }
+    const deviceCode = ctx.oidc?.params?.device_code;
+    if (ctx.path === '/token' && ctx.oidc?.params?.grant_type === DEVICE_GRANT && typeof deviceCode === 'string') {
+      const key = crypto.createHash('sha256').update(deviceCode).digest('hex');
+      const now = Date.now();
+      const previous = lastPoll.get(key);
+      lastPoll.set(key, now);
+      if (
+        DEVICE_ENFORCE_INTERVAL
+        && previous !== undefined
+        && now - previous < DEVICE_POLL_INTERVAL * 1000 - 250
+        && ctx.status === 400
+        && ctx.body?.error === 'authorization_pending'
+      ) {
+        ctx.body = {
+          error: 'slow_down',
+          error_description: `poll at most every ${DEVICE_POLL_INTERVAL} s`,
+        };
+      }
     }
   });
 

@@ -1,0 +1,52 @@
+//! Test harness shared by the integration tests: a real OpenID provider (`tests/idp`,
+//! oidc-provider 9 on Node) served over HTTPS with a throwaway CA, a headless-chromium
+//! BROWSER hook that plays the user, and a sandboxed environment to run the CLI in.
+//!
+//! Use it from an integration test with `mod support;`:
+//!
+//! ```ignore
+//! mod support;
+//! use support::{BrowserMode, Idp, IdpOptions, TestEnv};
+//!
+//! let idp = Idp::start(IdpOptions::default());
+//! let env = TestEnv::new(&idp).with_browser(BrowserMode::Approve);
+//! let out = env.cli(&["login"]);
+//! assert!(out.status.success(), "{}", support::describe(&out));
+//! ```
+//!
+//! Everything binds 127.0.0.1 only, everything has a time limit, and every process
+//! started here is stopped on drop (process groups, so chromium goes too).
+//! Needs `node` (20+), `npm ci` done in tests/idp (done on first use if missing, under a
+//! file lock), `/usr/bin/chromium`, and the `openssl` and `curl` command-line tools.
+
+#![allow(dead_code, unused_imports)]
+
+pub mod browser;
+pub mod certs;
+pub mod cli;
+pub mod http;
+pub mod idp;
+pub mod proc;
+
+pub use browser::{BrowserHook, BrowserMode, browser_hook_env};
+pub use certs::TestCa;
+pub use cli::{CliConfig, TestEnv, describe};
+pub use http::{CallbackServer, CurlResponse, jwt_claims, pkce_pair, random_token};
+pub use idp::{AccessTokenFormat, Idp, IdpOptions};
+
+use std::path::PathBuf;
+
+/// The crate root (where Cargo.toml is).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `tests/idp`: the Node project with the provider and the browser hook.
+pub fn idp_dir() -> PathBuf {
+    repo_root().join("tests").join("idp")
+}
+
+/// The CLI binary built for the integration tests.
+pub fn cli_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_nix-cache-login"))
+}

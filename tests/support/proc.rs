@@ -1,0 +1,125 @@
+//! Process helpers: run with a deadline, stop a process group for sure.
+
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Sends `signal` to the process group `pgid` (a child started with `process_group(0)`
+/// leads its own group whose id is its pid). Errors (group gone) are ignored.
+pub fn signal_group(pgid: u32, signal: i32) {
+    if pgid == 0 {
+        return;
+    }
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), signal);
+    }
+}
+
+/// Sends `signal` to one process. Errors (process gone) are ignored.
+pub fn signal_pid(pid: u32, signal: i32) {
+    if pid == 0 {
+        return;
+    }
+    // SAFETY: kill(2) on a pid; no memory is involved.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
+/// Whether a process with this pid exists (and is not a zombie of ours that was reaped).
+pub fn pid_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    // A zombie still answers kill(0); look at its state too.
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        if let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) {
+            return !rest.trim_start().starts_with('Z');
+        }
+    }
+    false
+}
+
+/// Waits for `child` until `deadline`; `None` when it is still running then.
+pub fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Stops a child that leads its own process group: SIGTERM to the group, then SIGKILL
+/// after `grace`, and reaps the child.
+pub fn stop_group(child: &mut Child, grace: Duration) {
+    let pid = child.id();
+    if let Ok(Some(_)) = child.try_wait() {
+        // The leader is gone; helpers it left in the group may not be.
+        signal_group(pid, libc::SIGKILL);
+        return;
+    }
+    signal_group(pid, libc::SIGTERM);
+    if wait_until(child, Instant::now() + grace).is_none() {
+        signal_group(pid, libc::SIGKILL);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // Anything left in the group (grandchildren) goes too.
+    signal_group(pid, libc::SIGKILL);
+}
+
+/// Runs `cmd` in its own process group with stdout and stderr captured and stdin empty;
+/// kills the group and panics if it runs longer than `timeout`.
+pub fn output_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let program = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status = wait_until(&mut child, Instant::now() + timeout);
+    match status {
+        Some(status) => {
+            // Not killing the group here: a BROWSER hook the CLI started in the background
+            // is in it and must be left to finish (BrowserHook stops leftovers on drop).
+            Output {
+                status,
+                stdout: out.join().unwrap_or_default(),
+                stderr: err.join().unwrap_or_default(),
+            }
+        }
+        None => {
+            stop_group(&mut child, Duration::from_secs(2));
+            let stdout = out.join().unwrap_or_default();
+            let stderr = err.join().unwrap_or_default();
+            panic!(
+                "{program} ran longer than {timeout:?} and was killed\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+    }
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
