@@ -437,8 +437,14 @@ fn browser_hook_deny_forge_and_ignore_modes() {
     let r = exchange();
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["error"], "invalid_grant");
-    assert!(!idp.is_active(str_of(&t, "access_token")), "code replay keeps the grant");
-    assert!(!idp.is_active(str_of(&t, "refresh_token")), "code replay keeps the grant");
+    assert!(
+        !idp.is_active(str_of(&t, "access_token")),
+        "code replay keeps the grant"
+    );
+    assert!(
+        !idp.is_active(str_of(&t, "refresh_token")),
+        "code replay keeps the grant"
+    );
 
     // ignore: nothing happens, fast.
     let cb = CallbackServer::start();

@@ -211,10 +211,10 @@ impl BrowserHook {
     pub fn wait_result(&self, timeout: Duration) -> Option<serde_json::Value> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(r) = self.result() {
-                if !self.running() {
-                    return Some(r);
-                }
+            if let Some(r) = self.result()
+                && !self.running()
+            {
+                return Some(r);
             }
             if Instant::now() >= deadline {
                 return self.result();

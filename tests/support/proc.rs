@@ -34,12 +34,13 @@ pub fn pid_alive(pid: u32) -> bool {
         return false;
     }
     // A zombie still answers kill(0); look at its state too.
-    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        if let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) {
-            return !rest.trim_start().starts_with('Z');
-        }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => match stat.rfind(')') {
+            Some(i) => !stat[i + 1..].trim_start().starts_with('Z'),
+            None => false,
+        },
+        Err(_) => false,
     }
-    false
 }
 
 /// Waits for `child` until `deadline`; `None` when it is still running then.
