@@ -3,11 +3,12 @@
 
 use anyhow::{Context, Result};
 use openidconnect::core::CoreRevocableToken;
-use openidconnect::{AccessToken, RefreshToken};
+use openidconnect::{AccessToken, RefreshToken, RevocationUrl};
 
 use super::Ctx;
+use crate::clock;
 use crate::netrc;
-use crate::oidc::client::map_request_error;
+use crate::oidc::client::{GrantError, RevokingClient, map_request_error};
 use crate::oidc::http::HttpClient;
 use crate::secret::Secret;
 use crate::token_store::{Grant, Session};
@@ -73,25 +74,49 @@ async fn revoke(ctx: &Ctx, session: &Session) -> Result<()> {
         return Ok(());
     };
     let client = provider.client.clone().set_revocation_url(url.clone());
-    // The refresh token first: revoking it usually ends the whole grant.
-    let mut tokens = Vec::new();
+    // The refresh token first: revoking it ends the grant, which is what logging out means.
     if let Some(rt) = &session.refresh_token {
-        tokens.push(CoreRevocableToken::from(RefreshToken::new(
-            rt.expose().to_string(),
-        )));
+        send_revocation(
+            &client,
+            &http,
+            &url,
+            RefreshToken::new(rt.expose().to_string()).into(),
+        )
+        .await?;
     }
-    tokens.push(CoreRevocableToken::from(AccessToken::new(
-        session.access_token.expose().to_string(),
-    )));
-    for token in tokens {
-        let request = client
-            .revoke_token(token)
-            .context("cannot build the revocation request")?;
-        request
-            .request_async(&http)
-            .await
-            .map_err(|e| map_request_error(e, url.as_str()))?;
+    let access = AccessToken::new(session.access_token.expose().to_string());
+    match send_revocation(&client, &http, &url, access.into()).await {
+        Ok(()) => {}
+        // RFC 7009 2.2.1: a provider may refuse to revoke a token type; self-contained JWT
+        // access tokens usually cannot be. With the grant gone it cannot be renewed, and it
+        // ends at its expiry; that is not a failed logout.
+        Err(e) if e.oauth_error() == Some("unsupported_token_type") => {
+            let until = session
+                .access_token_expires_at
+                .map(|exp| format!(" until {}", clock::format_utc(exp)))
+                .unwrap_or_default();
+            eprintln!("The provider cannot revoke the access token itself; it stays valid{until}.");
+        }
+        Err(e) => return Err(e.into()),
     }
     tracing::info!("revoked the tokens at {}", url.as_str());
     Ok(())
+}
+
+async fn send_revocation(
+    client: &RevokingClient,
+    http: &HttpClient,
+    url: &RevocationUrl,
+    token: CoreRevocableToken,
+) -> Result<(), GrantError> {
+    let request = client
+        .revoke_token(token)
+        .map_err(|e| GrantError::BadResponse {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+    request
+        .request_async(http)
+        .await
+        .map_err(|e| map_request_error(e, url.as_str()))
 }

@@ -71,25 +71,30 @@ pub type TokenResponse = StandardTokenResponse<
 
 type OAuthErrorResponse = StandardErrorResponse<CoreErrorResponseType>;
 
-pub type OidcClient = openidconnect::Client<
-    EmptyAdditionalClaims,
-    CoreAuthDisplay,
-    CoreGenderClaim,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJsonWebKey,
-    CoreAuthPrompt,
-    OAuthErrorResponse,
-    TokenResponse,
-    CoreTokenIntrospectionResponse,
-    CoreRevocableToken,
-    CoreRevocationErrorResponse,
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
+/// The client as built from discovery; the device and revocation endpoints are set only by
+/// the flows that use them (the type records which are set).
+pub type OidcClientWith<Device = EndpointNotSet, Revocation = EndpointNotSet> =
+    openidconnect::Client<
+        EmptyAdditionalClaims,
+        CoreAuthDisplay,
+        CoreGenderClaim,
+        CoreJweContentEncryptionAlgorithm,
+        CoreJsonWebKey,
+        CoreAuthPrompt,
+        OAuthErrorResponse,
+        TokenResponse,
+        CoreTokenIntrospectionResponse,
+        CoreRevocableToken,
+        CoreRevocationErrorResponse,
+        EndpointSet,
+        Device,
+        EndpointNotSet,
+        Revocation,
+        EndpointMaybeSet,
+        EndpointMaybeSet,
+    >;
+pub type OidcClient = OidcClientWith;
+pub type RevokingClient = OidcClientWith<EndpointNotSet, EndpointSet>;
 
 /// A failed request to the provider.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,8 @@ use super::idp_dir;
 use super::proc::{output_with_timeout, stop_group};
 
 /// How long the provider may take to print its READY line.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+// Generous: on a loaded two-core machine node takes long to load oidc-provider.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The client ids the provider registers.
 pub const PUBLIC_CLIENT_ID: &str = "nix-cache-login";
@@ -188,7 +189,7 @@ pub struct Idp {
 }
 
 impl Idp {
-    /// Starts a provider with a new CA and waits (30 s at most) for it to be ready.
+    /// Starts a provider with a new CA and waits (90 s at most) for it to be ready.
     /// Panics with the provider's stderr when it does not come up.
     pub fn start(options: IdpOptions) -> Idp {
         ensure_node_modules();
