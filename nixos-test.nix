@@ -56,6 +56,8 @@ in
       package = nodes.client.programs.nix-cache-login.package;
     in
     ''
+      import re
+
       start_all()
       ${common.prepareServer}
 

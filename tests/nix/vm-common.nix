@@ -349,7 +349,6 @@ in
   # Python for the test scripts: waits for the server, fills the cache with one signed path
   # made at run time (so that no node has it yet) and defines `payload`, `public_key`.
   prepareServer = ''
-    import re
     import shlex
 
     server.wait_for_unit("keycloak.service")

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Checks of the Nix packaging that need nothing but Nix itself (Debian's nix-bin, Nix 2.8
+# or newer): no nixpkgs, no network, no KVM.
+#
+#   bash tests/nix/check.sh
+#
+# 1. every tracked .nix file parses;
+# 2. the NixOS and home-manager modules, the VM test nodes, package.nix and flake.nix
+#    evaluate against the stand-ins in tests/nix/stub, and what they produce is checked
+#    (tests/nix/eval-modules.nix);
+# 3. misspelled options, wrong types, conflicting definitions and a missing package are
+#    refused with the right error (tests/nix/negative.nix);
+# 4. flake.lock is well-formed and matches flake.nix (tests/nix/lock-check.nix), and
+#    `nix flake metadata` accepts the flake without updating the lock (network cut off
+#    where possible, so nothing can be fetched);
+# 5. when python3 is installed, the VM tests' Python scripts compile.
+#
+# What this cannot check: building the package, the real nixpkgs module system and option
+# types, and the VM tests. `nix flake check` on a machine with nixpkgs does those.
+#
+# Prints "nix-checks: N passed, M failed" (plus skips) and exits 1 on any failure.
+set -u -o pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+root=$PWD
+
+if ! command -v nix-instantiate > /dev/null; then
+  echo "nix-instantiate not found: install Nix (Debian: apt-get install nix-bin)" >&2
+  exit 2
+fi
+
+work=$(mktemp -d)
+cleanup() {
+  chmod -R u+w "$work" 2> /dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Nothing from the network, nothing from the caller's Nix setup.
+export NIX_CONFIG='substituters =
+experimental-features = nix-command flakes
+connect-timeout = 5
+tarball-ttl = 0'
+export NIX_PATH=
+export XDG_CACHE_HOME="$work/cache"
+export HOME="${HOME:-$work/home}"
+
+passed=0
+failed=0
+skipped=0
+ok() {
+  passed=$((passed + 1))
+  echo "ok - $*"
+}
+not_ok() {
+  failed=$((failed + 1))
+  echo "not ok - $*"
+}
+skip() {
+  skipped=$((skipped + 1))
+  echo "skip - $*"
+}
+
+# Parsing and pure evaluation need no store: the dummy store refuses any write, so these
+# steps also prove that nothing is copied into the store or built.
+eval_json() {
+  nix-instantiate --store dummy:// --eval --strict --json "$@"
+}
+
+# A JSON list of strings without quotes or backslashes inside (report.nix and friends
+# make sure of that) -> one string per line.
+json_lines() {
+  sed -e 's/^\[//' -e 's/\]$//' -e 's/^"//' -e 's/"$//' -e 's/","/\n/g'
+}
+
+echo "# 1. every tracked .nix file parses"
+if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+  mapfile -t nix_files < <(git ls-files '*.nix')
+else
+  mapfile -t nix_files < <(find . -name '*.nix' -not -path './target/*' -not -path '*/node_modules/*' | sed 's|^\./||' | sort)
+fi
+parse_failed=0
+for file in "${nix_files[@]}"; do
+  if ! out=$(nix-instantiate --store dummy:// --parse "$file" 2>&1 > /dev/null); then
+    not_ok "parse $file: $out"
+    parse_failed=1
+  fi
+done
+if [ "${#nix_files[@]}" -eq 0 ]; then
+  not_ok "parse: no .nix files found"
+elif [ "$parse_failed" -eq 0 ]; then
+  ok "parse: ${#nix_files[@]} .nix files"
+fi
+
+echo "# 2. modules, VM test nodes, package.nix and flake.nix against the stand-in nixpkgs"
+if report=$(eval_json tests/nix/report.nix 2> "$work/eval.err"); then
+  while IFS= read -r line; do
+    case "$line" in
+      "ok - "*) ok "${line#ok - }" ;;
+      "not ok - "*) not_ok "${line#not ok - }" ;;
+      "") ;;
+      *) not_ok "unexpected report line: $line" ;;
+    esac
+  done < <(printf '%s\n' "$report" | json_lines)
+else
+  not_ok "tests/nix/eval-modules.nix does not evaluate:"
+  sed 's/^/#   /' "$work/eval.err"
+fi
+
+echo "# 3. wrong configurations are refused"
+if cases=$(eval_json -A cases tests/nix/negative.nix 2> "$work/cases.err"); then
+  while IFS='|' read -r name expect; do
+    [ -n "$name" ] || continue
+    if eval_json --argstr name "$name" \
+      -E '{ name }: (import ./tests/nix/negative.nix).run name' \
+      > /dev/null 2> "$work/case.err"; then
+      not_ok "refused: $name (it evaluated)"
+    elif grep -qF -- "$expect" "$work/case.err"; then
+      ok "refused: $name ($expect)"
+    else
+      not_ok "refused: $name, but not with \"$expect\":"
+      sed 's/^/#   /' "$work/case.err"
+    fi
+  done < <(printf '%s\n' "$cases" | json_lines)
+else
+  not_ok "tests/nix/negative.nix does not evaluate:"
+  sed 's/^/#   /' "$work/cases.err"
+fi
+
+echo "# 4. flake.lock and nix flake metadata"
+if [ ! -f flake.lock ]; then
+  skip "flake metadata: there is no flake.lock yet (it must pin nixpkgs nixos-25.11 with its real narHash)"
+elif grep -qi 'placeholder' flake.lock; then
+  skip "flake metadata: flake.lock is a placeholder (it must pin nixpkgs nixos-25.11 with its real narHash)"
+elif git rev-parse --is-inside-work-tree > /dev/null 2>&1 && ! git ls-files --error-unmatch flake.lock > /dev/null 2>&1; then
+  skip "flake metadata: flake.lock is not tracked by git, so a git flake would not see it"
+else
+  if problems=$(eval_json tests/nix/lock-check.nix 2> "$work/lock.err"); then
+    if [ "$problems" = "[]" ]; then
+      ok "flake.lock: version 7, inputs match flake.nix, full rev, SRI narHash, lastModified"
+      lock_ok=1
+    else
+      while IFS= read -r problem; do
+        [ -n "$problem" ] && not_ok "flake.lock: $problem"
+      done < <(printf '%s\n' "$problems" | json_lines)
+      lock_ok=0
+    fi
+  else
+    not_ok "flake.lock cannot be read:"
+    sed 's/^/#   /' "$work/lock.err"
+    lock_ok=0
+  fi
+
+  if [ "$lock_ok" -eq 1 ]; then
+    # `nix flake metadata` copies the flake's source into a store: the default one when we
+    # may write it (root), else a private store under $work.
+    store_args=()
+    if [ -w /nix/store ] || { [ ! -e /nix/store ] && [ -w /nix ]; } || { [ ! -e /nix ] && [ -w / ]; }; then
+      store_note="the default store"
+    else
+      store_args=(--store "$work/store")
+      store_note="a private store in $work/store"
+    fi
+    # Cut the network off when we can (root, util-linux' unshare): if Nix wanted to fetch
+    # anything, it would fail here instead of reaching the internet.
+    isolate=()
+    if [ "$(id -u)" -eq 0 ] && command -v unshare > /dev/null && unshare -n true 2> /dev/null; then
+      isolate=(unshare -n)
+    fi
+    if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+      flake_ref="git+file://$root"
+    else
+      flake_ref="path:$root"
+    fi
+    rev=$(sed -n 's/.*"rev": *"\([0-9a-f]\{40\}\)".*/\1/p' flake.lock | head -n 1)
+    if "${isolate[@]}" nix "${store_args[@]}" flake metadata --json --no-update-lock-file --no-write-lock-file \
+      "$flake_ref" > "$work/metadata.json" 2> "$work/metadata.err"; then
+      if grep -q "\"rev\":\"$rev\"" "$work/metadata.json"; then
+        ok "nix flake metadata accepts the flake and its lock (nixpkgs $rev; $store_note${isolate:+, network cut off})"
+      else
+        not_ok "nix flake metadata does not show the locked nixpkgs rev $rev"
+      fi
+    else
+      not_ok "nix flake metadata failed:"
+      sed 's/^/#   /' "$work/metadata.err"
+    fi
+  fi
+fi
+
+echo "# 5. the VM tests' Python scripts"
+if ! command -v python3 > /dev/null; then
+  skip "VM test scripts: python3 is not installed"
+elif ! eval_json tests/nix/vm-scripts.nix > "$work/scripts.json" 2> "$work/scripts.err"; then
+  not_ok "VM test scripts do not evaluate:"
+  sed 's/^/#   /' "$work/scripts.err"
+else
+  if out=$(python3 - "$work/scripts.json" 2>&1 << 'EOF'
+import json
+import sys
+
+scripts = json.load(open(sys.argv[1]))
+for name, source in sorted(scripts.items()):
+    compile(source, name, "exec")
+print(" ".join(sorted(scripts)))
+EOF
+  ); then
+    ok "VM test scripts compile: $out"
+  else
+    not_ok "VM test scripts do not compile: $out"
+  fi
+fi
+
+summary="nix-checks: $passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
+echo "$summary"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,14 @@
+# The Python test scripts of the VM tests, rendered with the stand-ins, so that check.sh can
+# at least compile them (they can only run under the NixOS test driver, with KVM).
+let
+  lib = import ./stub/lib.nix;
+  pkgs = import ./stub/pkgs.nix { inherit lib; };
+  workstation = import ../../nixos-test.nix { inherit pkgs lib; };
+  server = import ../../nixos-test-server.nix { inherit pkgs lib; };
+in
+{
+  "nixos-test.nix" = workstation.testScript {
+    nodes.client.programs.nix-cache-login.package = pkgs.nix-cache-login;
+  };
+  "nixos-test-server.nix" = server.testScript;
+}
