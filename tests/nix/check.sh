@@ -97,6 +97,14 @@ if report=$(eval_json tests/nix/report.nix 2> "$work/eval.err"); then
   while IFS= read -r line; do
     case "$line" in
       "ok - "*) ok "${line#ok - }" ;;
+      *": evaluation failed")
+        not_ok "${line#not ok - }:"
+        name=${line#not ok - }
+        name=${name%: evaluation failed}
+        eval_json --argstr name "$name" -E '{ name }:
+          (builtins.head (builtins.filter (c: c.name == name) (import ./tests/nix/eval-modules.nix))).ok' \
+          2>&1 > /dev/null | sed 's/^/#   /'
+        ;;
       "not ok - "*) not_ok "${line#not ok - }" ;;
       "") ;;
       *) not_ok "unexpected report line: $line" ;;
