@@ -1,6 +1,7 @@
 //! One module per subcommand, and what they share: loading the config, reaching the
 //! provider, and turning a token response into a stored session and a netrc entry.
 
+mod doctor;
 mod login;
 mod logout;
 mod refresh;
@@ -26,6 +27,10 @@ use crate::token_store::{Grant, LockedStore, Session, TokenStore};
 /// Runs the command the user asked for.
 pub fn run(cli: &Cli) -> Result<()> {
     let env = ProcessEnvironment;
+    // doctor reports a broken config as one of its checks instead of stopping at it.
+    if let Some(Command::Doctor(args)) = &cli.command {
+        return doctor::run(cli, args, &env);
+    }
     let config = config::load(cli.config.as_deref(), cli.profile.as_deref(), &env)?;
     tracing::debug!(config = %config.source.display(), "loaded config");
     let ctx = Ctx::new(config, &env)?;
@@ -35,6 +40,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Refresh(args) => block_on(refresh::run(&ctx, &args)),
         Command::ServiceAccount(args) => block_on(service_account::run(&ctx, &args)),
         Command::Logout => block_on(logout::run(&ctx)),
+        Command::Doctor(_) => unreachable!("doctor runs before the config is loaded"),
     }
 }
 
@@ -245,5 +251,73 @@ fn describe_expiry(session: &Session) -> String {
             clock::relative(exp, clock::now())
         ),
         None => "expiry unknown".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::FakeEnv;
+    use crate::oidc::client::TokenResponse;
+    use base64::Engine;
+
+    fn config() -> Config {
+        let text = "issuer='https://sso'\nclient_id='nix'\ncache_host='c'\nnetrc_path='/n'\n";
+        config::parse(text, std::path::Path::new("/c"), None, &FakeEnv::default()).unwrap()
+    }
+
+    fn tokens(json: serde_json::Value) -> Tokens {
+        let response: TokenResponse = serde_json::from_value(json).unwrap();
+        Tokens::from(response)
+    }
+
+    fn jwt_with_exp(exp: i64) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", b64("{}"), b64(&format!("{{\"exp\":{exp}}}")))
+    }
+
+    #[test]
+    fn keycloak_refresh_expires_in_sets_refresh_expiry() {
+        let t = tokens(serde_json::json!({
+            "access_token": "a", "token_type": "Bearer", "expires_in": 300,
+            "refresh_token": "r", "refresh_expires_in": 1800
+        }));
+        let s = session_from_tokens(&config(), Grant::AuthorizationCode, t, None);
+        let now = clock::now();
+        assert!((s.access_token_expires_at.unwrap() - (now + 300)).abs() <= 2);
+        assert!((s.refresh_token_expires_at.unwrap() - (now + 1800)).abs() <= 2);
+    }
+
+    #[test]
+    fn offline_token_has_no_fixed_end() {
+        let t = tokens(serde_json::json!({
+            "access_token": "a", "token_type": "Bearer",
+            "refresh_token": jwt_with_exp(1), "refresh_expires_in": 0
+        }));
+        let s = session_from_tokens(&config(), Grant::AuthorizationCode, t, None);
+        assert_eq!(s.refresh_token_expires_at, None);
+    }
+
+    #[test]
+    fn expiry_falls_back_to_jwt_exp() {
+        let t = tokens(serde_json::json!({
+            "access_token": jwt_with_exp(2_000_000_000), "token_type": "Bearer",
+            "refresh_token": jwt_with_exp(2_000_000_100)
+        }));
+        let s = session_from_tokens(&config(), Grant::AuthorizationCode, t, None);
+        assert_eq!(s.access_token_expires_at, Some(2_000_000_000));
+        assert_eq!(s.refresh_token_expires_at, Some(2_000_000_100));
+    }
+
+    #[test]
+    fn a_refresh_without_new_refresh_token_keeps_the_old_one() {
+        let first = tokens(serde_json::json!({
+            "access_token": "a1", "token_type": "Bearer", "refresh_token": "r1"
+        }));
+        let s1 = session_from_tokens(&config(), Grant::AuthorizationCode, first, None);
+        let second = tokens(serde_json::json!({"access_token": "a2", "token_type": "Bearer"}));
+        let s2 = session_from_tokens(&config(), Grant::AuthorizationCode, second, Some(&s1));
+        assert_eq!(s2.access_token.expose(), "a2");
+        assert_eq!(s2.refresh_token.as_ref().unwrap().expose(), "r1");
     }
 }
