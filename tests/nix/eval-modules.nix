@@ -58,6 +58,32 @@ let
 
   check = name: ok: detail: { inherit name ok detail; };
 
+  # Forces everything a module can define, so that a misspelled option anywhere in it fails
+  # (evaluation is lazy: an option nobody reads is otherwise never looked at).
+  forceNixos =
+    c:
+    builtins.deepSeq [
+      c.assertions
+      c.warnings
+      c.environment
+      c.systemd
+      c.nix
+      c.users
+      (c.programs or { })
+      (c.services.nix-cache-login-server or { })
+    ] true;
+  forceHome =
+    c:
+    builtins.deepSeq [
+      c.assertions
+      c.warnings
+      c.home
+      c.xdg
+      c.systemd
+      c.launchd
+      c.programs
+    ] true;
+
   settings = {
     issuer = "https://sso.example.com/realms/nix";
     client_id = "nix-cache";
@@ -108,6 +134,12 @@ let
   };
 
   workstationChecks = [
+    (check "workstation: defines only declared options (everything forced)" (
+      forceNixos workstation
+      && forceNixos workstationMinimal
+      && forceNixos workstationNoTimer
+      && forceNixos workstationDisabled
+    ) null)
     (check "workstation: no failed assertions" (failedAssertions workstation == [ ]) (
       failedAssertions workstation
     ))
@@ -211,6 +243,9 @@ let
   };
 
   serverChecks = [
+    (check "server: defines only declared options (everything forced)" (
+      forceNixos srv && forceNixos srvConfigFile && forceNixos srvOwnNetrc && forceNixos srvConfigFileAndSecret
+    ) null)
     (check "server: no failed assertions with settings and clientSecretFile" (failedAssertions srv == [ ]) (
       failedAssertions srv
     ))
@@ -339,6 +374,9 @@ let
   hmAgent = hmDarwin.launchd.agents.nix-cache-login-refresh;
 
   homeChecks = [
+    (check "home-manager: defines only declared options (everything forced)" (
+      forceHome hmLinux && forceHome hmDarwin
+    ) null)
     (check "home-manager: package in home.packages" (elem pkgs.nix-cache-login hmLinux.home.packages) null)
     (check "home-manager: settings become xdg.configFile nix-cache-login/config.toml" (
       hmLinux.xdg.configFile."nix-cache-login/config.toml".source.tomlValue == settings
@@ -400,6 +438,9 @@ let
   };
 
   vmTestChecks = [
+    (check "vm test: the nodes define only declared options (everything forced)" (
+      forceNixos clientNode && forceNixos ciNode
+    ) null)
     (check "vm test: client node evaluates, no failed assertions" (
       failedAssertions clientNode == [ ]
       && clientNode.systemd.user.services ? nix-cache-login-refresh

@@ -64,7 +64,8 @@ let
             default = name;
           };
           text = nullOr types.lines;
-          source = mkOption { type = types.path; };
+          # home-manager derives it from `text`; null stands for that here.
+          source = nullOr types.path;
           executable = nullOr types.bool;
           recursive = mkOption {
             type = types.bool;

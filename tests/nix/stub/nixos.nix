@@ -51,8 +51,16 @@ let
       type = types.listOf types.unspecified;
       default = [ ];
     };
-    startLimitBurst = mkOption { type = types.int; };
-    startLimitIntervalSec = mkOption { type = types.int; };
+    # No default in NixOS either; null here stands for "not set", so that a check can
+    # force a whole unit.
+    startLimitBurst = mkOption {
+      type = types.nullOr types.int;
+      default = null;
+    };
+    startLimitIntervalSec = mkOption {
+      type = types.nullOr types.int;
+      default = null;
+    };
   };
 
   serviceOptions = unitOptions // {
@@ -109,6 +117,7 @@ let
   timerOptions = unitOptions // {
     timerConfig = mkOption {
       type = types.attrsOf types.anything;
+      default = { };
     };
   };
 
@@ -154,7 +163,11 @@ in
                 type = types.nullOr types.lines;
                 default = null;
               };
-              source = mkOption { type = types.path; };
+              # NixOS derives it from `text`; null stands for that here.
+              source = mkOption {
+                type = types.nullOr types.path;
+                default = null;
+              };
               mode = mkOption {
                 type = types.str;
                 default = "symlink";
