@@ -45,6 +45,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Revoke the tokens at the provider and remove the netrc entry and stored tokens
     Logout,
+    /// Check everything between the config and the cache and say how to fix what is broken
+    #[command(after_help = DOCTOR_EXIT)]
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -63,6 +66,21 @@ pub struct RefreshArgs {
     /// Do nothing when the current access token stays valid at least this long (e.g. 15m)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub min_valid: Option<Duration>,
+}
+
+const DOCTOR_EXIT: &str = "\
+Exit codes:
+  0  no check failed (warnings and skipped checks do not fail)
+  1  at least one check failed
+
+Network: asks the issuer for its discovery document and the cache for /nix-cache-info
+with the netrc's credentials, as Nix would. Changes nothing, and never prints a token.";
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct DoctorArgs {
+    /// Print one JSON object (every check with name, status, detail, fix) instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args, Default)]
