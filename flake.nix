@@ -123,9 +123,10 @@
         in
         {
           package = self.packages.${system}.default;
-          module-eval = moduleEval;
         }
+        # NixOS only exists for Linux (and the unit texts refer to the Linux build).
         // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
+          module-eval = moduleEval;
           vm-workstation = pkgs.testers.runNixOSTest ./nixos-test.nix;
           vm-server = pkgs.testers.runNixOSTest ./nixos-test-server.nix;
         }
