@@ -128,6 +128,8 @@ in
           client.succeed("test \"$(stat -c %a ${netrc})\" = 600")
           client.succeed("test \"$(stat -c %U ${netrc})\" = ${common.user.name}")
           client.succeed(as_alice("nix-cache-login status"))
+          # For the log only: what the tool's own diagnosis says on this machine.
+          print(client.execute(as_alice("nix-cache-login doctor 2>&1"))[1])
 
       with subtest("Nix substitutes the path through the authenticated cache"):
           client.succeed(substitute("${netrc}"))
