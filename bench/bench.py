@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Benchmark of nix-cache-login against the physical floor (see bench/run.sh).
+
+Starts the test provider (tests/idp) on 127.0.0.1 over HTTPS, logs in once through the
+headless-browser hook, then measures each command and its curl/cat baseline side by side,
+interleaved, and prints one table (also written as JSON). Wall times are medians; peak RSS
+comes from the kernel's rusage of each child; request counts from the provider's log.
+"""
+
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IDP = ROOT / "tests" / "idp"
+BIN = Path(os.environ.get("NCL_BIN", ROOT / "target" / "release" / "nix-cache-login"))
+RUNS = int(os.environ.get("BENCH_RUNS", "30"))
+SERVER_SECRET = "bench-server-secret"
+
+
+def run_timed(argv, env, stdin=subprocess.DEVNULL):
+    """Runs argv once; returns (wall seconds, exit code, stdout, stderr)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdin=stdin, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    out, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    return elapsed, proc.returncode, out, err
+
+
+def peak_rss_kib(argv, env):
+    """Peak RSS of one run, from the kernel's rusage of exactly that child (wait4)."""
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        try:
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{argv} failed while measuring RSS")
+    return usage.ru_maxrss  # KiB on Linux
+
+
+def check(code, out, err, what):
+    if code != 0:
+        sys.stderr.write(err.decode(errors="replace"))
+        raise SystemExit(f"{what} failed with exit {code}")
+
+
+def median_ms(samples):
+    return statistics.median(samples) * 1000.0
+
+
+class Provider:
+    def __init__(self, work: Path):
+        self.work = work
+        self.ca = work / "ca.pem"
+        self.log = work / "requests.log"
+        self._make_certs()
+        env = dict(os.environ,
+                   IDP_TLS_CERT=str(work / "srv.pem"), IDP_TLS_KEY=str(work / "srv.key"),
+                   IDP_PORT="0", IDP_REQUEST_LOG=str(self.log),
+                   IDP_SERVER_CLIENT_SECRET=SERVER_SECRET,
+                   # Long lives so nothing expires mid-run; no rotation so that the tool and
+                   # curl can each send the same refresh token again and again.
+                   IDP_ACCESS_TOKEN_TTL="3600", IDP_CLIENT_CREDENTIALS_TTL="3600",
+                   IDP_REFRESH_TOKEN_TTL="86400", IDP_SESSION_TTL="86400",
+                   IDP_GRANT_TTL="86400", IDP_ROTATE_REFRESH_TOKEN="0",
+                   IDP_EXIT_ON_STDIN_EOF="1")
+        self.proc = subprocess.Popen(["node", str(IDP / "provider.mjs")], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=open(work / "provider.err", "w"),
+                                     start_new_session=True)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if line.startswith("READY "):
+                self.issuer = line.split()[1]
+                return
+            if not line and self.proc.poll() is not None:
+                break
+        raise SystemExit("the test provider did not start; see " + str(work / "provider.err"))
+
+    def _make_certs(self):
+        w = self.work
+        def ossl(*args):
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", w / "ca.key", "-out",
+             self.ca, "-days", "2", "-subj", "/CN=bench CA",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign")
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", w / "srv.key", "-out",
+             w / "srv.csr", "-subj", "/CN=127.0.0.1")
+        (w / "ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                               "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        ossl("x509", "-req", "-in", w / "srv.csr", "-CA", self.ca, "-CAkey", w / "ca.key",
+             "-CAcreateserial", "-out", w / "srv.pem", "-days", "2", "-extfile", w / "ext")
+
+    def requests(self):
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def clear_log(self):
+        self.log.write_text("")
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
+
+
+def main():
+    if not BIN.exists():
+        raise SystemExit(f"{BIN} is missing: cargo build --release first")
+    work = Path(tempfile.mkdtemp(prefix="ncl-bench-"))
+    provider = Provider(work)
+    try:
+        results = measure(work, provider)
+    finally:
+        provider.stop()
+    shutil.rmtree(work, ignore_errors=True)
+    report(results)
+
+
+def sandbox(work: Path, provider: Provider, name: str, client_id: str, secret: bool):
+    home = work / name
+    for sub in ("state", "cache", "config"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    config = [f'issuer = "{provider.issuer}"', f'client_id = "{client_id}"',
+              'cache_host = "cache.test"', f'netrc_path = "{home / "netrc"}"']
+    if secret:
+        (home / "secret").write_text(SERVER_SECRET + "\n")
+        (home / "secret").chmod(0o600)
+        config.append(f'client_secret_file = "{home / "secret"}"')
+    (home / "config.toml").write_text("\n".join(config) + "\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "SSL_CERT_FILE": str(provider.ca),
+           "XDG_STATE_HOME": str(home / "state"), "XDG_CACHE_HOME": str(home / "cache"),
+           "XDG_CONFIG_HOME": str(home / "config"), "LANG": "C.UTF-8",
+           "BROWSER": str(IDP / "browser.sh"), "BROWSER_LOG": str(home / "browser.log"),
+           "BROWSER_RESULT": str(home / "browser.json"),
+           "BROWSER_PID_DIR": str(home / "pids")}
+    return home, env
+
+
+def measure(work: Path, provider: Provider):
+    user_home, user_env = sandbox(work, provider, "user", "nix-cache-login", False)
+    srv_home, srv_env = sandbox(work, provider, "server", "nix-cache-server", True)
+    tool = lambda home, *args: [str(BIN), "--config", str(home / "config.toml"), *args]
+
+    t, code, out, err = run_timed(tool(user_home, "login", "--timeout", "90s"), user_env)
+    check(code, out, err, "login")
+    store = next((user_home / "state" / "nix-cache-login").glob("*.json"))
+    refresh_token = json.loads(store.read_text())["refresh_token"]
+    token_url = provider.issuer + "/token"
+    curl = shutil.which("curl")
+    curl_refresh = [curl, "-sS", "-f", "-o", "/dev/null", "--cacert", str(provider.ca),
+                    "-d", "grant_type=refresh_token", "-d", "client_id=nix-cache-login",
+                    "-d", f"refresh_token={refresh_token}", token_url]
+    curl_cc = [curl, "-sS", "-f", "-o", "/dev/null", "--cacert", str(provider.ca),
+               "-u", f"nix-cache-server:{SERVER_SECRET}",
+               "-d", "grant_type=client_credentials", token_url]
+    discovery_cache = user_home / "cache" / "nix-cache-login"
+
+    cases = {
+        "refresh (warm)": (tool(user_home, "refresh"), user_env, None),
+        "curl refresh POST": (curl_refresh, user_env, None),
+        "service-account (warm)": (tool(srv_home, "service-account"), srv_env, None),
+        "curl client_credentials POST": (curl_cc, srv_env, None),
+        "refresh (cold: no discovery cache)": (tool(user_home, "refresh"), user_env,
+                                               lambda: shutil.rmtree(discovery_cache, True)),
+        "refresh --min-valid 5m (nothing due)": (tool(user_home, "refresh", "--min-valid", "5m"),
+                                                 user_env, None),
+        "status": (tool(user_home, "status"), user_env, None),
+        "cat netrc": (["/bin/cat", str(user_home / "netrc")], user_env, None),
+    }
+    # Warm every case once (and fill the discovery caches), then interleave the runs so that
+    # a slow moment of the machine hits all cases alike.
+    for argv, env, before in cases.values():
+        if before:
+            before()
+        _, code, out, err = run_timed(argv, env)
+        check(code, out, err, argv)
+    samples = {name: [] for name in cases}
+    for _ in range(RUNS):
+        for name, (argv, env, before) in cases.items():
+            if before:
+                before()
+            t, code, out, err = run_timed(argv, env)
+            check(code, out, err, name)
+            samples[name].append(t)
+
+    requests = {}
+    for name, (argv, env, before) in cases.items():
+        if before:
+            before()
+        provider.clear_log()
+        _, code, out, err = run_timed(argv, env)
+        check(code, out, err, name)
+        requests[name] = len(provider.requests())
+    rss = {}
+    for name, (argv, env, before) in cases.items():
+        if before:
+            before()
+        rss[name] = peak_rss_kib(argv, env)
+
+    med = {name: median_ms(s) for name, s in samples.items()}
+    return {
+        "machine": machine(),
+        "runs": RUNS,
+        "binary_bytes": BIN.stat().st_size,
+        "cases": [{"case": name, "median_ms": round(med[name], 2),
+                   "min_ms": round(min(samples[name]) * 1000, 2),
+                   "requests": requests[name], "peak_rss_kib": rss[name]} for name in cases],
+        "ratios": {
+            "refresh / curl": round(med["refresh (warm)"] / med["curl refresh POST"], 3),
+            "service-account / curl": round(
+                med["service-account (warm)"] / med["curl client_credentials POST"], 3),
+        },
+    }
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "curl": subprocess.run(["curl", "--version"], capture_output=True,
+                                   text=True).stdout.split("\n")[0]}
+
+
+def report(r):
+    out = Path(os.environ.get("BENCH_JSON", ROOT / "bench" / "results.json"))
+    out.write_text(json.dumps(r, indent=2) + "\n")
+    print(f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores, "
+          f"kernel {r['machine']['kernel']}; {r['runs']} runs per case")
+    print(f"binary: {r['binary_bytes']} bytes ({r['binary_bytes'] / 1e6:.2f} MB) stripped")
+    print(f"| {'case':<38} | {'median ms':>9} | {'min ms':>7} | {'requests':>8} | {'peak RSS MiB':>12} |")
+    print(f"|{'-' * 40}|{'-' * 11}|{'-' * 9}|{'-' * 10}|{'-' * 14}|")
+    for c in r["cases"]:
+        print(f"| {c['case']:<38} | {c['median_ms']:>9.2f} | {c['min_ms']:>7.2f} | "
+              f"{c['requests']:>8} | {c['peak_rss_kib'] / 1024:>12.1f} |")
+    for k, v in r["ratios"].items():
+        print(f"{k}: {v}")
+    print(f"(JSON: {out})")
+
+
+if __name__ == "__main__":
+    main()
