@@ -6,10 +6,12 @@
 //
 // Once listening it prints exactly one line starting with `READY ` to stdout:
 //   READY https://127.0.0.1:PORT
+// (or http:// with IDP_HTTP=1, for the demo: a real browser then needs no test CA)
 // (oidc-provider itself may print NOTICE lines to stdout before that).
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as https from 'node:https';
 import process from 'node:process';
 
@@ -57,7 +59,11 @@ const HOST = '127.0.0.1';
 const PORT = argValue('--port') !== undefined ? Number.parseInt(argValue('--port'), 10) : envInt('IDP_PORT', 0);
 const TLS_CERT = env('IDP_TLS_CERT', argValue('--cert'));
 const TLS_KEY = env('IDP_TLS_KEY', argValue('--key'));
-if (!TLS_CERT || !TLS_KEY) die('IDP_TLS_CERT and IDP_TLS_KEY (PEM file paths) are required');
+// Plain HTTP on loopback (the demo, so the user's own browser shows no certificate warning).
+const PLAIN_HTTP = envBool('IDP_HTTP', false);
+if (!PLAIN_HTTP && (!TLS_CERT || !TLS_KEY)) {
+  die('IDP_TLS_CERT and IDP_TLS_KEY (PEM file paths) are required (or IDP_HTTP=1)');
+}
 
 // Optional path prefix for the issuer, e.g. "/realms/test" -> https://127.0.0.1:PORT/realms/test
 let ISSUER_PATH = env('IDP_ISSUER_PATH', '');
@@ -282,7 +288,7 @@ ${Object.entries(out).map(([k, v]) => `<pre id="${esc(k)}"><strong>${esc(k)}</st
   },
 };
 
-const BASE = () => `https://${HOST}:${server.address().port}`;
+const BASE = () => `${PLAIN_HTTP ? 'http' : 'https'}://${HOST}:${server.address().port}`;
 let provider;
 
 // The JWT access tokens are not stored by oidc-provider, and its introspection and
@@ -377,10 +383,12 @@ async function testEndpoint(req, res, path) {
   return send(404, { error: 'not_found' });
 }
 
-const server = https.createServer({
-  cert: fs.readFileSync(TLS_CERT),
-  key: fs.readFileSync(TLS_KEY),
-});
+const server = PLAIN_HTTP
+  ? http.createServer()
+  : https.createServer({
+    cert: fs.readFileSync(TLS_CERT),
+    key: fs.readFileSync(TLS_KEY),
+  });
 
 server.listen(PORT, HOST, () => {
   const issuer = `${BASE()}${ISSUER_PATH}`;

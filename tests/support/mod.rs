@@ -22,17 +22,21 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod browser;
+pub mod cache;
 pub mod certs;
 pub mod cli;
 pub mod http;
 pub mod idp;
+pub mod nix;
 pub mod proc;
 
 pub use browser::{BrowserHook, BrowserMode, browser_hook_env};
+pub use cache::CacheServer;
 pub use certs::TestCa;
 pub use cli::{CliConfig, TestEnv, describe};
 pub use http::{CallbackServer, CurlResponse, jwt_claims, pkce_pair, random_token};
 pub use idp::{AccessTokenFormat, Idp, IdpOptions};
+pub use nix::NixLab;
 
 use std::path::PathBuf;
 

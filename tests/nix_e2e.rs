@@ -1,0 +1,368 @@
+//! End to end with real Nix: the CLI logs in at the real test provider (oidc-provider, with
+//! headless chromium playing the user), writes the token into a netrc, and real Nix 2.8
+//! (Debian's nix-bin) substitutes a path it built into an empty store through a binary cache
+//! that answers 401 unless the Basic-auth password is a live access token of that provider
+//! (`tests/idp/cache.mjs`: RS256 signature from the JWKS, `iss`, `aud`, `exp`).
+//!
+//! Everything is on 127.0.0.1; Nix uses a private nix.conf and private stores (see
+//! `support::nix`), never /nix or /etc/nix. Every test prints how many Nix runs it made and
+//! which fetched the path, and what the cache answered.
+
+mod support;
+
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use support::cache::{CacheRequest, summarize};
+use support::nix::{Fetch, NixRun, TestPath};
+use support::{BrowserMode, CacheServer, Idp, IdpOptions, NixLab, TestEnv, describe};
+
+/// The netrc entry's password for `machine`, parsed by the crate's own reader.
+fn netrc_password(netrc: &Path, machine: &str) -> Option<String> {
+    let bytes = fs::read(netrc).ok()?;
+    let entry = nix_cache_login::netrc::Netrc::parse(&bytes).get(machine)?;
+    entry.password.map(|p| String::from_utf8(p).unwrap())
+}
+
+fn token_exp(token: &str) -> u64 {
+    support::jwt_claims(token)["exp"]
+        .as_u64()
+        .expect("exp in the access token")
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Sleeps until `exp` has passed (the cache allows no clock leeway).
+fn wait_past(exp: u64) -> Duration {
+    let started = Instant::now();
+    while now() <= exp {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    started.elapsed()
+}
+
+/// Prints past libtest's output capture, so the figures show in a plain `cargo test`.
+fn report(test: &str, started: Instant, lab: &NixLab, cache: &CacheServer, extra: &str) {
+    let mut text = format!(
+        "\n[nix_e2e::{test}] {:.1} s\n{}\n  cache, whole test: {}\n",
+        started.elapsed().as_secs_f64(),
+        lab.summary(),
+        summarize(&cache.requests())
+    );
+    if !extra.is_empty() {
+        text.push_str(extra);
+        text.push('\n');
+    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// Runs Nix as `f` says; returns the run and what the cache served meanwhile (also noted in
+/// the lab's summary).
+fn fetch(lab: &NixLab, cache: &CacheServer, f: &Fetch) -> (NixRun, Vec<CacheRequest>) {
+    let mark = cache.mark();
+    let run = lab.fetch(f);
+    let requests = cache.requests_since(mark);
+    lab.annotate(run.number, &summarize(&requests));
+    (run, requests)
+}
+
+/// Substitutes the main path into a new store with a fresh HOME, reading `netrc`.
+fn substitute(
+    lab: &NixLab,
+    cache: &CacheServer,
+    netrc: &Path,
+    label: &str,
+) -> (NixRun, Vec<CacheRequest>) {
+    fetch(
+        lab,
+        cache,
+        &Fetch {
+            cache_url: cache.url(),
+            netrc,
+            path: TestPath::Main,
+            home: None,
+            options: &[],
+            label,
+        },
+    )
+}
+
+/// Every request carried a token the cache accepted, for `sub`, and the path itself
+/// (narinfo and nar) was among them: Nix sent the credentials up front, no 401 first.
+fn assert_all_accepted(requests: &[CacheRequest], sub: &str) {
+    assert!(!requests.is_empty(), "Nix asked the cache nothing");
+    for r in requests {
+        assert_eq!(r.status, 200, "{r:?} in {requests:#?}");
+        assert_eq!(r.auth, "basic", "{r:?}");
+        assert_eq!(r.sub.as_deref(), Some(sub), "{r:?}");
+    }
+    assert!(requests.iter().any(|r| r.path.ends_with(".narinfo")));
+    assert!(requests.iter().any(|r| r.path.starts_with("/nar/")));
+}
+
+/// Nix was turned away, for `why`, and got no file.
+fn assert_all_refused(requests: &[CacheRequest], why: &str) {
+    assert!(!requests.is_empty(), "Nix asked the cache nothing");
+    for r in requests {
+        assert_eq!(r.status, 401, "{r:?} in {requests:#?}");
+        assert_eq!(r.why.as_deref(), Some(why), "{r:?}");
+    }
+}
+
+/// A CLI sandbox whose `cache_host` is the test cache (`127.0.0.1:PORT`; the netrc entry is
+/// `machine 127.0.0.1`).
+fn cli_for(env: TestEnv, cache: &CacheServer) -> TestEnv {
+    let mut env = env;
+    env.update_config(|c| c.cache_host = Some(cache.host()));
+    env
+}
+
+#[test]
+fn login_lets_nix_fetch_and_logout_stops_it() {
+    let started = Instant::now();
+    let lab = NixLab::new();
+    let idp = Idp::start(IdpOptions::default());
+    let cache = CacheServer::start(&idp, lab.cache_dir());
+    let env = cli_for(
+        TestEnv::new(&idp).with_browser(BrowserMode::Approve),
+        &cache,
+    );
+    let netrc = env.netrc_path();
+
+    // No netrc file yet: Nix ignores the missing file and asks without credentials.
+    assert!(!netrc.exists());
+    let (run, requests) = substitute(&lab, &cache, &netrc, "before login (no netrc file)");
+    assert!(run.refused_by_cache(), "{}", run.describe());
+    assert_all_refused(&requests, "no-authorization");
+
+    let out = env.cli(&["login", "--timeout", "60s"]);
+    assert!(out.status.success(), "login: {}", describe(&out));
+    let token = netrc_password(&netrc, "127.0.0.1").expect("a netrc entry for 127.0.0.1");
+
+    let (run, requests) = substitute(&lab, &cache, &netrc, "after login (browser, PKCE)");
+    assert!(run.fetched, "{}", run.describe());
+    assert_all_accepted(&requests, "alice");
+
+    let out = env.cli(&["logout"]);
+    assert!(out.status.success(), "logout: {}", describe(&out));
+    assert_eq!(netrc_password(&netrc, "127.0.0.1"), None);
+
+    let (run, requests) = substitute(&lab, &cache, &netrc, "after logout");
+    assert!(run.refused_by_cache(), "{}", run.describe());
+    assert_all_refused(&requests, "no-authorization");
+
+    // The limit of logout, shown rather than hidden: the access token is a JWT that this
+    // cache checks offline, so a copy taken before logout still opens it until `exp`.
+    // Logout removes it from the netrc and revokes the refresh token, so no new one comes.
+    let copy = support::http::curl(
+        idp.ca_pem_path(),
+        &[
+            "-u",
+            &format!("copy:{token}"),
+            &format!("{}/nix-cache-info", cache.url()),
+        ],
+    );
+    let left = token_exp(&token).saturating_sub(now());
+    assert_eq!(copy.status, 200, "{}", copy.body);
+    report(
+        "login_lets_nix_fetch_and_logout_stops_it",
+        started,
+        &lab,
+        &cache,
+        &format!(
+            "  a copy of the logged-out access token still opens this offline-checking cache \
+             for its last {left} s"
+        ),
+    );
+}
+
+#[test]
+fn service_account_alone_lets_nix_fetch() {
+    let started = Instant::now();
+    let lab = NixLab::new();
+    let idp = Idp::start(IdpOptions::default());
+    let cache = CacheServer::start(&idp, lab.cache_dir());
+    let env = cli_for(TestEnv::new_server(&idp), &cache);
+
+    let out = env.cli(&["service-account"]);
+    assert!(out.status.success(), "service-account: {}", describe(&out));
+
+    let (run, requests) = substitute(&lab, &cache, &env.netrc_path(), "after service-account");
+    assert!(run.fetched, "{}", run.describe());
+    assert_all_accepted(&requests, idp.server_client_id());
+    report(
+        "service_account_alone_lets_nix_fetch",
+        started,
+        &lab,
+        &cache,
+        "",
+    );
+}
+
+#[test]
+fn expired_token_fails_and_refresh_fixes_it() {
+    let started = Instant::now();
+    let lab = NixLab::new();
+    // Long enough for a Nix run on a loaded machine, short enough to wait out.
+    let idp = Idp::start(IdpOptions {
+        access_token_ttl: 10,
+        ..IdpOptions::default()
+    });
+    let cache = CacheServer::start(&idp, lab.cache_dir());
+    let env = cli_for(
+        TestEnv::new(&idp).with_browser(BrowserMode::Approve),
+        &cache,
+    );
+    let netrc = env.netrc_path();
+
+    let out = env.cli(&["login", "--timeout", "60s"]);
+    assert!(out.status.success(), "login: {}", describe(&out));
+    let first = netrc_password(&netrc, "127.0.0.1").expect("netrc entry");
+    let (run, requests) = substitute(&lab, &cache, &netrc, "fresh token");
+    assert!(run.fetched, "{}", run.describe());
+    assert_all_accepted(&requests, "alice");
+
+    let waited = wait_past(token_exp(&first));
+    let (run, requests) = substitute(&lab, &cache, &netrc, "same token, expired");
+    assert!(run.refused_by_cache(), "{}", run.describe());
+    assert_all_refused(&requests, "expired");
+
+    // `status` sees it too, and names the cure.
+    let status = env.cli(&["status"]);
+    assert_eq!(status.status.code(), Some(1), "{}", describe(&status));
+    assert!(
+        describe(&status).contains("nix-cache-login refresh"),
+        "{}",
+        describe(&status)
+    );
+
+    let out = env.cli(&["refresh"]);
+    assert!(out.status.success(), "refresh: {}", describe(&out));
+    let second = netrc_password(&netrc, "127.0.0.1").expect("netrc entry");
+    assert_ne!(second, first);
+    let (run, requests) = substitute(&lab, &cache, &netrc, "after refresh");
+    assert!(run.fetched, "{}", run.describe());
+    assert_all_accepted(&requests, "alice");
+    report(
+        "expired_token_fails_and_refresh_fixes_it",
+        started,
+        &lab,
+        &cache,
+        &format!(
+            "  access tokens live 10 s; waited {:.1} s for the first to expire",
+            waited.as_secs_f64()
+        ),
+    );
+}
+
+/// Why the README tells people to lower `narinfo-cache-negative-ttl`: Nix 2.8 remembers a
+/// 401 on a narinfo as "no such path" and does not ask again, even after a good token is in
+/// the netrc, until that TTL (default 3600 s) runs out.
+#[test]
+fn nix_remembers_a_refused_narinfo_unless_the_negative_ttl_is_zero() {
+    let started = Instant::now();
+    let lab = NixLab::new();
+    let idp = Idp::start(IdpOptions {
+        client_credentials_ttl: 10,
+        ..IdpOptions::default()
+    });
+    let cache = CacheServer::start(&idp, lab.cache_dir());
+    let env = cli_for(TestEnv::new_server(&idp), &cache);
+    let netrc = env.netrc_path();
+    let home = lab.new_dir("shared-home");
+    let hour: &[(&str, &str)] = &[("narinfo-cache-negative-ttl", "3600")];
+
+    let out = env.cli(&["service-account"]);
+    assert!(out.status.success(), "service-account: {}", describe(&out));
+    let first = netrc_password(&netrc, "127.0.0.1").expect("netrc entry");
+    // Another path first: Nix caches the cache's nix-cache-info in the shared HOME, so later
+    // runs go straight to the main path's narinfo.
+    let (run, requests) = fetch(
+        &lab,
+        &cache,
+        &Fetch {
+            cache_url: cache.url(),
+            netrc: &netrc,
+            path: TestPath::Other,
+            home: Some(&home),
+            options: hour,
+            label: "other path, shared HOME, negative TTL 3600 s",
+        },
+    );
+    assert!(run.fetched, "{}", run.describe());
+
+    wait_past(token_exp(&first));
+    let (run, requests) = fetch(
+        &lab,
+        &cache,
+        &Fetch {
+            cache_url: cache.url(),
+            netrc: &netrc,
+            path: TestPath::Main,
+            home: Some(&home),
+            options: hour,
+            label: "main path, expired token, shared HOME, TTL 3600 s",
+        },
+    );
+    assert!(run.refused_by_cache(), "{}", run.describe());
+    assert_all_refused(&requests, "expired");
+    assert!(
+        requests.iter().all(|r| r.path.ends_with(".narinfo")),
+        "nix-cache-info came from Nix's own cache: {requests:#?}"
+    );
+
+    let out = env.cli(&["service-account"]);
+    assert!(out.status.success(), "service-account: {}", describe(&out));
+    let (run, requests) = fetch(
+        &lab,
+        &cache,
+        &Fetch {
+            cache_url: cache.url(),
+            netrc: &netrc,
+            path: TestPath::Main,
+            home: Some(&home),
+            options: hour,
+            label: "main path, new token, shared HOME, TTL 3600 s",
+        },
+    );
+    assert!(!run.fetched, "{}", run.describe());
+    assert!(
+        run.stderr().contains("don't know how to build these paths"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(
+        requests,
+        vec![],
+        "Nix did not even ask: the 401 is cached as absent"
+    );
+
+    let (run, requests) = fetch(
+        &lab,
+        &cache,
+        &Fetch {
+            cache_url: cache.url(),
+            netrc: &netrc,
+            path: TestPath::Main,
+            home: Some(&home),
+            options: &[("narinfo-cache-negative-ttl", "0")],
+            label: "main path, new token, shared HOME, TTL 0",
+        },
+    );
+    assert!(run.fetched, "{}", run.describe());
+    assert_all_accepted(&requests, idp.server_client_id());
+    report(
+        "nix_remembers_a_refused_narinfo_unless_the_negative_ttl_is_zero",
+        started,
+        &lab,
+        &cache,
+        "",
+    );
+}
