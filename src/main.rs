@@ -3,7 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use nix_cache_login::cli::Cli;
 use nix_cache_login::{commands, exit};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,23 +25,29 @@ fn main() -> ExitCode {
 /// `-v` info, `-vv` debug, `-vvv` trace for this crate; libraries stay at warn unless
 /// `RUST_LOG` asks for more.
 fn init_tracing(verbose: u8) {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
-        _ => {
-            let level = match verbose {
-                0 => "warn",
-                1 => "info",
-                2 => "debug",
-                _ => "trace",
-            };
-            EnvFilter::new(format!("warn,nix_cache_login={level}"))
-        }
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .without_time()
+    let default = format!("warn,nix_cache_login={level}");
+    // `Targets` reads RUST_LOG's `target=level` directives without pulling in a regex engine.
+    let filter: Targets = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => spec.parse().unwrap_or_else(|e| {
+            eprintln!("warning: ignoring RUST_LOG ({e})");
+            default.parse().expect("the default filter parses")
+        }),
+        _ => default.parse().expect("the default filter parses"),
+    };
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .without_time(),
+        )
+        .with(filter)
         .init();
 }
