@@ -35,7 +35,9 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Log in through the browser (Authorization Code + PKCE); the default command
+    /// Log in through the browser (Authorization Code + PKCE), or with a code entered on
+    /// another device (device flow, chosen by itself without a usable browser); the default
+    /// command
     Login(LoginArgs),
     /// Get a new access token with the stored refresh token, without a browser
     Refresh(RefreshArgs),
@@ -45,6 +47,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Revoke the tokens at the provider and remove the netrc entry and stored tokens
     Logout,
+    /// Print a valid access token on stdout, refreshing it first when it is about to expire
+    Token(TokenArgs),
+    /// Print a shell completion script on stdout
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout
+    Man,
     /// Check everything between the config and the cache and say how to fix what is broken
     #[command(after_help = DOCTOR_EXIT)]
     Doctor(DoctorArgs),
@@ -53,8 +61,16 @@ pub enum Command {
 #[derive(Debug, Clone, Args, Default)]
 pub struct LoginArgs {
     /// Only print the login URL; do not open a browser
-    #[arg(long)]
+    #[arg(long, conflicts_with = "device")]
     pub no_browser: bool,
+
+    /// Use the browser flow even where no browser seems usable
+    #[arg(long, conflicts_with = "device")]
+    pub browser: bool,
+
+    /// Use the device flow: open a URL on any device and enter a code (SSH, headless)
+    #[arg(long)]
+    pub device: bool,
 
     /// Give up when the login is not completed within this time
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
@@ -83,6 +99,20 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Refresh first when the access token expires within this time
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub min_valid: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print the completion script for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 #[derive(Debug, Clone, Args, Default)]
 pub struct StatusArgs {
     /// Print one JSON object instead of text
@@ -97,6 +127,8 @@ impl Cli {
             Some(c) => c.clone(),
             None => Command::Login(LoginArgs {
                 no_browser: false,
+                browser: false,
+                device: false,
                 timeout: Duration::from_secs(300),
             }),
         }

@@ -1,16 +1,23 @@
 //! `login`: Authorization Code + PKCE (S256) in the user's browser, back to a loopback
-//! listener on 127.0.0.1, with `state` and `nonce` checked and the ID token validated.
+//! listener on 127.0.0.1, with `state` and `nonce` checked; or, where no browser can be
+//! used (SSH, headless), the device flow. Either way the ID token is validated.
+
+use std::io::IsTerminal;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, CsrfToken, Nonce, PkceCodeChallenge, RedirectUrl,
-    Scope, TokenResponse as _,
+    AuthorizationCode, ClaimsVerificationError, CsrfToken, Nonce, NonceVerifier, PkceCodeChallenge,
+    RedirectUrl, Scope, TokenResponse as _,
 };
 
 use super::{Ctx, describe_expiry, session_from_tokens};
 use crate::cli::LoginArgs;
+use crate::config::{Environment, ProcessEnvironment};
+use crate::exit::ConfigError;
 use crate::oidc::client::{Provider, Tokens};
+use crate::oidc::device::{self, DeviceAuthorization};
 use crate::oidc::http::HttpClient;
 use crate::oidc::loopback::CallbackListener;
 use crate::token_store::Grant;
@@ -19,7 +26,166 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<()> {
     ctx.check_writable()?;
     let http = HttpClient::new()?;
     let mut provider = ctx.provider(&http, true, None).await?;
+    if args.device && provider.device_authorization_url().is_none() && provider.docs.from_cache {
+        // The cached document may predate the provider enabling the device flow.
+        let docs = ctx.discovery(&http).fetch(true).await?;
+        provider = Provider::new(docs, &ctx.config.client_id, None)?;
+    }
 
+    let choice = choose_flow(
+        args,
+        provider.device_authorization_url().is_some(),
+        &ProcessEnvironment,
+    )
+    .map_err(|reason| ConfigError(format!("{}: {reason}", ctx.config.issuer_str())))?;
+    eprintln!("Using the {} flow: {}.", choice.flow.name(), choice.why);
+
+    let (grant, tokens, nonce) = match choice.flow {
+        Flow::Browser => match browser_login(ctx, &http, &provider, args, choice.may_fall_back)
+            .await?
+        {
+            BrowserLogin::Done(tokens, nonce) => (Grant::AuthorizationCode, *tokens, Some(nonce)),
+            BrowserLogin::NoBrowser => {
+                let tokens = device_login(ctx, &http, &provider, args.timeout).await?;
+                (Grant::DeviceCode, tokens, None)
+            }
+        },
+        Flow::Device => {
+            let tokens = device_login(ctx, &http, &provider, args.timeout).await?;
+            (Grant::DeviceCode, tokens, None)
+        }
+    };
+    let username = checked_username(ctx, &http, &mut provider, &tokens, nonce.as_ref()).await?;
+
+    let locked = ctx.store.lock()?;
+    let mut session = session_from_tokens(&ctx.config, grant, tokens, None);
+    if session.username.is_none() {
+        session.username = username;
+    }
+    ctx.commit(&locked, &session, false)?;
+    eprintln!(
+        "Logged in{} to {}: {}",
+        session
+            .username
+            .as_deref()
+            .map(|u| format!(" as {u}"))
+            .unwrap_or_default(),
+        ctx.config.cache_hosts.join(", "),
+        describe_expiry(&session)
+    );
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Browser,
+    Device,
+}
+
+impl Flow {
+    fn name(self) -> &'static str {
+        match self {
+            Flow::Browser => "browser",
+            Flow::Device => "device",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct FlowChoice {
+    flow: Flow,
+    why: &'static str,
+    /// The browser flow was a guess: when no browser opens, the device flow takes over.
+    may_fall_back: bool,
+}
+
+/// Picks the flow: the flags decide when given; otherwise the device flow when the
+/// provider offers it and no browser can be shown here. `Err` is a usage error.
+fn choose_flow(
+    args: &LoginArgs,
+    device_supported: bool,
+    env: &dyn Environment,
+) -> Result<FlowChoice, &'static str> {
+    let browser = |why| FlowChoice {
+        flow: Flow::Browser,
+        why,
+        may_fall_back: false,
+    };
+    if args.device {
+        return if device_supported {
+            Ok(FlowChoice {
+                flow: Flow::Device,
+                why: "--device",
+                may_fall_back: false,
+            })
+        } else {
+            Err(
+                "the provider offers no device flow (no device_authorization_endpoint in its discovery document); use the browser flow",
+            )
+        };
+    }
+    if args.browser {
+        return Ok(browser("--browser"));
+    }
+    if args.no_browser {
+        return Ok(browser("--no-browser prints the URL to open yourself"));
+    }
+    if !device_supported {
+        return Ok(browser("the provider offers no device flow"));
+    }
+    if let Some(why) = no_browser_reason(env) {
+        return Ok(FlowChoice {
+            flow: Flow::Device,
+            why,
+            may_fall_back: false,
+        });
+    }
+    Ok(FlowChoice {
+        flow: Flow::Browser,
+        why: if env.var("BROWSER").is_some() {
+            "$BROWSER is set"
+        } else {
+            "a browser can be opened here (use --device to log in on another device)"
+        },
+        may_fall_back: true,
+    })
+}
+
+/// Why no browser can be opened in this session, or `None` when one probably can. An
+/// explicit `$BROWSER` is trusted (it may be a text browser or a script).
+fn no_browser_reason(env: &dyn Environment) -> Option<&'static str> {
+    if env.var("BROWSER").is_some() {
+        return None;
+    }
+    let ssh = env.var("SSH_CONNECTION").is_some() || env.var("SSH_TTY").is_some();
+    if cfg!(all(unix, not(target_os = "macos"))) {
+        // X11 and Wayland browsers need one of these; an SSH session with X forwarding
+        // has DISPLAY set and can show a browser.
+        let display = env.var("DISPLAY").is_some() || env.var("WAYLAND_DISPLAY").is_some();
+        return match (display, ssh) {
+            (true, _) => None,
+            (false, true) => Some("SSH session without a display, and no $BROWSER"),
+            (false, false) => Some("no $DISPLAY or $WAYLAND_DISPLAY, and no $BROWSER"),
+        };
+    }
+    // Elsewhere a desktop is the rule, but a browser opened from SSH shows up on the
+    // machine's screen, not the user's.
+    ssh.then_some("SSH session, and no $BROWSER")
+}
+
+enum BrowserLogin {
+    Done(Box<Tokens>, Nonce),
+    /// No browser could be opened, and the device flow may take over.
+    NoBrowser,
+}
+
+async fn browser_login(
+    ctx: &Ctx,
+    http: &HttpClient,
+    provider: &Provider,
+    args: &LoginArgs,
+    may_fall_back: bool,
+) -> Result<BrowserLogin> {
     let listener = CallbackListener::bind(ctx.config.callback_port)
         .await?
         .with_label(ctx.config.cache_hosts.join(", "));
@@ -43,13 +209,24 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<()> {
     }
     let (url, state, nonce) = request.url();
 
+    let opened = if args.no_browser {
+        Ok(())
+    } else {
+        webbrowser::open(url.as_str())
+    };
+    if let Err(e) = &opened
+        && may_fall_back
+    {
+        eprintln!("Could not open a browser ({e}); using the device flow instead.");
+        return Ok(BrowserLogin::NoBrowser);
+    }
     eprintln!(
         "Log in to {} in your browser:\n\n  {url}\n",
         ctx.config.issuer_str()
     );
     if args.no_browser {
         eprintln!("(--no-browser: open the URL above yourself)");
-    } else if let Err(e) = webbrowser::open(url.as_str()) {
+    } else if let Err(e) = opened {
         eprintln!("Could not open a browser ({e}); open the URL above yourself.");
     }
     eprintln!(
@@ -62,40 +239,95 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<()> {
         .exchange_code(AuthorizationCode::new(code.expose().to_string()))
         .context("the provider's discovery document has no token endpoint")?
         .set_pkce_verifier(verifier)
-        .request_async(&http)
+        .request_async(http)
         .await;
-    let tokens = provider.tokens(exchange)?;
+    Ok(BrowserLogin::Done(
+        Box::new(provider.tokens(exchange)?),
+        nonce,
+    ))
+}
 
-    let username = match verify_id_token(&provider, &tokens, &nonce) {
+async fn device_login(
+    ctx: &Ctx,
+    http: &HttpClient,
+    provider: &Provider,
+    timeout: Duration,
+) -> Result<Tokens> {
+    let authorization = device::authorize(provider, http, &ctx.config.scopes).await?;
+    show_user_code(ctx, &authorization);
+    eprintln!(
+        "Waiting for the login to be approved (up to {} s)...",
+        timeout.min(authorization.expires_in()).as_secs()
+    );
+    match tokio::time::timeout(timeout, device::poll(provider, http, &authorization)).await {
+        Ok(tokens) => Ok(tokens?),
+        Err(_) => anyhow::bail!(
+            "the login was not approved within {} seconds; run the login again and approve it in the browser",
+            timeout.as_secs()
+        ),
+    }
+}
+
+/// Tells the user where to go and what to type; stdout stays empty.
+fn show_user_code(ctx: &Ctx, authorization: &DeviceAuthorization) {
+    eprintln!(
+        "To log in to {}, open this page in a browser on any device and enter the code:\n\n  {}\n  code: {}\n",
+        ctx.config.issuer_str(),
+        authorization.verification_uri(),
+        authorization.user_code()
+    );
+    if let Some(complete) = authorization.verification_uri_complete() {
+        eprintln!("Or open this link, which has the code in it:\n\n  {complete}\n");
+        if std::io::stderr().is_terminal()
+            && let Some(qr) = qr_code(complete)
+        {
+            eprintln!("{qr}");
+        }
+    }
+}
+
+/// The URL as a QR code of half-height block characters, for a phone's camera. Drawn
+/// light-on-dark like `qrencode -t UTF8`: most terminals have a dark background.
+fn qr_code(url: &str) -> Option<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::L).ok()?;
+    Some(
+        code.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+/// Validates the ID token and returns the user's name from it. The browser flow must
+/// have one carrying its nonce; the device flow has no nonce, and a provider may send
+/// no ID token there.
+async fn checked_username(
+    ctx: &Ctx,
+    http: &HttpClient,
+    provider: &mut Provider,
+    tokens: &Tokens,
+    nonce: Option<&Nonce>,
+) -> Result<Option<String>> {
+    if tokens.response.id_token().is_none() && nonce.is_none() {
+        return Ok(None);
+    }
+    let verify = |provider: &Provider| match nonce {
+        Some(nonce) => verify_id_token(provider, tokens, nonce),
+        None => verify_id_token(provider, tokens, |_: Option<&Nonce>| Ok(())),
+    };
+    match verify(provider) {
         Err(VerifyFailure::Signature) if provider.docs.from_cache => {
             // The provider may have rotated its keys since the JWKS was cached.
             tracing::info!("ID token signature did not verify with the cached JWKS; refetching");
-            ctx.discovery(&http)
-                .refresh_jwks(&mut provider.docs)
-                .await?;
-            provider = Provider::new(provider.docs, &ctx.config.client_id, None)?;
-            verify_id_token(&provider, &tokens, &nonce).map_err(VerifyFailure::into_error)?
+            ctx.discovery(http).refresh_jwks(&mut provider.docs).await?;
+            let docs = provider.docs.clone();
+            *provider = Provider::new(docs, &ctx.config.client_id, None)?;
+            verify(provider).map_err(VerifyFailure::into_error)
         }
-        other => other.map_err(VerifyFailure::into_error)?,
-    };
-
-    let locked = ctx.store.lock()?;
-    let mut session = session_from_tokens(&ctx.config, Grant::AuthorizationCode, tokens, None);
-    if session.username.is_none() {
-        session.username = username;
+        other => other.map_err(VerifyFailure::into_error),
     }
-    ctx.commit(&locked, &session, false)?;
-    eprintln!(
-        "Logged in{} to {}: {}",
-        session
-            .username
-            .as_deref()
-            .map(|u| format!(" as {u}"))
-            .unwrap_or_default(),
-        ctx.config.cache_hosts.join(", "),
-        describe_expiry(&session)
-    );
-    Ok(())
 }
 
 enum VerifyFailure {
@@ -119,7 +351,7 @@ impl VerifyFailure {
 fn verify_id_token(
     provider: &Provider,
     tokens: &Tokens,
-    nonce: &Nonce,
+    nonce: impl NonceVerifier,
 ) -> Result<Option<String>, VerifyFailure> {
     let Some(id_token) = tokens.response.id_token() else {
         return Err(VerifyFailure::Other(
@@ -134,5 +366,114 @@ fn verify_id_token(
             .or_else(|| Some(claims.subject().to_string()))),
         Err(ClaimsVerificationError::SignatureVerification(_)) => Err(VerifyFailure::Signature),
         Err(e) => Err(VerifyFailure::Other(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    struct FakeEnv(HashMap<&'static str, &'static str>);
+
+    impl Environment for FakeEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|v| v.to_string())
+        }
+        fn home_dir(&self) -> Option<PathBuf> {
+            None
+        }
+    }
+
+    fn env(vars: &[(&'static str, &'static str)]) -> FakeEnv {
+        FakeEnv(vars.iter().copied().collect())
+    }
+
+    fn args() -> LoginArgs {
+        LoginArgs {
+            timeout: Duration::from_secs(300),
+            ..LoginArgs::default()
+        }
+    }
+
+    fn flow(args: &LoginArgs, device_supported: bool, env: &FakeEnv) -> Flow {
+        choose_flow(args, device_supported, env).unwrap().flow
+    }
+
+    #[test]
+    fn flags_decide() {
+        let headless = env(&[]);
+        let desktop = env(&[("DISPLAY", ":0")]);
+        let device = LoginArgs {
+            device: true,
+            ..args()
+        };
+        assert_eq!(flow(&device, true, &desktop), Flow::Device);
+        assert!(choose_flow(&device, false, &desktop).is_err());
+        let browser = LoginArgs {
+            browser: true,
+            ..args()
+        };
+        assert_eq!(flow(&browser, true, &headless), Flow::Browser);
+        let no_browser = LoginArgs {
+            no_browser: true,
+            ..args()
+        };
+        assert_eq!(flow(&no_browser, true, &headless), Flow::Browser);
+    }
+
+    #[test]
+    fn browser_env_counts_as_a_browser() {
+        let choice = choose_flow(&args(), true, &env(&[("BROWSER", "w3m")])).unwrap();
+        assert_eq!(choice.flow, Flow::Browser);
+        assert!(choice.may_fall_back);
+        assert_eq!(
+            flow(
+                &args(),
+                true,
+                &env(&[("BROWSER", "w3m"), ("SSH_CONNECTION", "1 2 3 4")])
+            ),
+            Flow::Browser
+        );
+    }
+
+    #[test]
+    fn without_the_device_flow_the_browser_is_used() {
+        assert_eq!(flow(&args(), false, &env(&[])), Flow::Browser);
+    }
+
+    #[cfg(all(unix, not(target_os = "macos")))]
+    #[test]
+    fn display_decides_on_linux() {
+        assert_eq!(flow(&args(), true, &env(&[])), Flow::Device);
+        assert_eq!(
+            flow(&args(), true, &env(&[("DISPLAY", ":0")])),
+            Flow::Browser
+        );
+        assert_eq!(
+            flow(&args(), true, &env(&[("WAYLAND_DISPLAY", "wayland-0")])),
+            Flow::Browser
+        );
+        assert_eq!(
+            flow(&args(), true, &env(&[("SSH_TTY", "/dev/pts/1")])),
+            Flow::Device
+        );
+        // X forwarding.
+        assert_eq!(
+            flow(
+                &args(),
+                true,
+                &env(&[("SSH_CONNECTION", "1 2 3 4"), ("DISPLAY", "localhost:10.0")])
+            ),
+            Flow::Browser
+        );
+    }
+
+    #[test]
+    fn qr_code_renders() {
+        let qr = qr_code("https://idp.example/device?user_code=ABCD-EFGH").unwrap();
+        assert!(qr.lines().count() > 10);
     }
 }

@@ -1,12 +1,14 @@
 //! One module per subcommand, and what they share: loading the config, reaching the
 //! provider, and turning a token response into a stored session and a netrc entry.
 
+mod completions;
 mod doctor;
 mod login;
 mod logout;
 mod refresh;
 mod service_account;
 mod status;
+mod token;
 
 use std::time::Duration;
 
@@ -31,6 +33,12 @@ pub fn run(cli: &Cli) -> Result<()> {
     if let Some(Command::Doctor(args)) = &cli.command {
         return doctor::run(cli, args, &env);
     }
+    // Packaging runs these at build time, where there is no config.
+    match &cli.command {
+        Some(Command::Completions(args)) => return completions::completions(args),
+        Some(Command::Man) => return completions::man(),
+        _ => {}
+    }
     let config = config::load(cli.config.as_deref(), cli.profile.as_deref(), &env)?;
     tracing::debug!(config = %config.source.display(), "loaded config");
     let ctx = Ctx::new(config, &env)?;
@@ -40,7 +48,11 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Refresh(args) => block_on(refresh::run(&ctx, &args)),
         Command::ServiceAccount(args) => block_on(service_account::run(&ctx, &args)),
         Command::Logout => block_on(logout::run(&ctx)),
+        Command::Token(args) => block_on(token::run(&ctx, &args)),
         Command::Doctor(_) => unreachable!("doctor runs before the config is loaded"),
+        Command::Completions(_) | Command::Man => {
+            unreachable!("completions and man run before the config is loaded")
+        }
     }
 }
 

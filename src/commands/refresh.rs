@@ -1,5 +1,7 @@
 //! `refresh`: a new access token from the stored refresh token, no browser.
 
+use std::time::Duration;
+
 use anyhow::Result;
 
 use super::{Ctx, describe_expiry, session_from_tokens};
@@ -7,28 +9,54 @@ use crate::cli::RefreshArgs;
 use crate::clock;
 use crate::exit::LoginNeeded;
 use crate::oidc::http::HttpClient;
-use crate::token_store::Grant;
+use crate::token_store::{Grant, LockedStore, Session};
 
 pub async fn run(ctx: &Ctx, args: &RefreshArgs) -> Result<()> {
     // Held from reading the refresh token until the rotated one is saved: a provider that
     // rotates refresh tokens ends the session when a spent one is used again. A run that
     // waited here reads the token its predecessor saved.
     let locked = ctx.store.lock()?;
-    let session = locked.load()?.ok_or_else(|| {
-        LoginNeeded::new(format!(
-            "no stored session for {}",
-            ctx.config.cache_hosts[0]
-        ))
-    })?;
+    let session = load_session(ctx, &locked)?;
     if session.grant == Grant::ClientCredentials {
         return Err(LoginNeeded::new(
             "the stored token came from `service-account`, which has no refresh token; run `nix-cache-login service-account` again, or",
         )
         .into());
     }
-    if ctx.still_valid(&session, args.min_valid) {
+    let (session, renewed) = refresh_if_needed(ctx, &locked, session, args.min_valid).await?;
+    if !renewed {
         tracing::info!("access token still valid; nothing to do");
         return Ok(());
+    }
+    eprintln!(
+        "Refreshed the token for {}: {}",
+        ctx.config.cache_hosts.join(", "),
+        describe_expiry(&session)
+    );
+    Ok(())
+}
+
+/// The stored session; none is a reason to log in.
+pub(super) fn load_session(ctx: &Ctx, locked: &LockedStore<'_>) -> Result<Session> {
+    Ok(locked.load()?.ok_or_else(|| {
+        LoginNeeded::new(format!(
+            "no stored session for {}",
+            ctx.config.cache_hosts[0]
+        ))
+    })?)
+}
+
+/// Refreshes a user's `session` unless its access token stays valid for `min_valid` (and
+/// the netrc has it); saves the result and writes the netrc. Returns the current session
+/// and whether a new token was fetched. `locked` must be the lock `session` was read under.
+pub(super) async fn refresh_if_needed(
+    ctx: &Ctx,
+    locked: &LockedStore<'_>,
+    session: Session,
+    min_valid: Option<Duration>,
+) -> Result<(Session, bool)> {
+    if ctx.still_valid(&session, min_valid) {
+        return Ok((session, false));
     }
     let refresh_token = session
         .refresh_token
@@ -67,11 +95,6 @@ pub async fn run(ctx: &Ctx, args: &RefreshArgs) -> Result<()> {
         }
     };
     let session = session_from_tokens(&ctx.config, session.grant, tokens, Some(&session));
-    ctx.commit(&locked, &session, true)?;
-    eprintln!(
-        "Refreshed the token for {}: {}",
-        ctx.config.cache_hosts.join(", "),
-        describe_expiry(&session)
-    );
-    Ok(())
+    ctx.commit(locked, &session, true)?;
+    Ok((session, true))
 }

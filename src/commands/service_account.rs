@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -10,13 +11,30 @@ use crate::cli::RefreshArgs;
 use crate::exit::ConfigError;
 use crate::oidc::http::HttpClient;
 use crate::secret::Secret;
-use crate::token_store::Grant;
+use crate::token_store::{Grant, Session};
 
 /// Scopes that only make sense for a user: `openid` asks for an ID token and
 /// `offline_access` for a refresh token, neither of which client credentials yield.
 const USER_ONLY_SCOPES: [&str; 2] = ["openid", "offline_access"];
 
 pub async fn run(ctx: &Ctx, args: &RefreshArgs) -> Result<()> {
+    let (session, renewed) = obtain(ctx, args.min_valid).await?;
+    if !renewed {
+        tracing::info!("access token still valid; nothing to do");
+        return Ok(());
+    }
+    eprintln!(
+        "Wrote a service-account token for {}: {}",
+        ctx.config.cache_hosts.join(", "),
+        describe_expiry(&session)
+    );
+    Ok(())
+}
+
+/// Runs the client-credentials grant unless the stored service-account token stays valid
+/// for `min_valid` (and the netrc has it); saves the result and writes the netrc. Returns
+/// the current session and whether a new token was fetched.
+pub(super) async fn obtain(ctx: &Ctx, min_valid: Option<Duration>) -> Result<(Session, bool)> {
     let secret_file = ctx.config.client_secret_file.as_deref().ok_or_else(|| {
         ConfigError(format!(
             "{}: client_secret_file: missing (required for service-account)",
@@ -28,13 +46,10 @@ pub async fn run(ctx: &Ctx, args: &RefreshArgs) -> Result<()> {
     let locked = ctx.store.lock()?;
     // A corrupt or foreign store is simply replaced: this grant needs nothing from it.
     let previous = locked.load().ok().flatten();
-    if let Some(session) = previous
-        .as_ref()
-        .filter(|s| s.grant == Grant::ClientCredentials)
-        && ctx.still_valid(session, args.min_valid)
+    if let Some(session) = previous.filter(|s| s.grant == Grant::ClientCredentials)
+        && ctx.still_valid(&session, min_valid)
     {
-        tracing::info!("access token still valid; nothing to do");
-        return Ok(());
+        return Ok((session, false));
     }
     ctx.check_writable()?;
 
@@ -53,12 +68,7 @@ pub async fn run(ctx: &Ctx, args: &RefreshArgs) -> Result<()> {
         .await?;
     let session = session_from_tokens(&ctx.config, Grant::ClientCredentials, tokens, None);
     ctx.commit(&locked, &session, false)?;
-    eprintln!(
-        "Wrote a service-account token for {}: {}",
-        ctx.config.cache_hosts.join(", "),
-        describe_expiry(&session)
-    );
-    Ok(())
+    Ok((session, true))
 }
 
 /// Reads the client secret; the file must exist, be readable and hold a non-empty secret.

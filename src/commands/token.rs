@@ -1,0 +1,29 @@
+//! `token`: a valid access token on stdout, for scripts (`curl -u x:$(nix-cache-login token)`).
+//! The netrc gets the same token, so Nix and the script agree.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use super::{Ctx, refresh, service_account};
+use crate::cli::TokenArgs;
+use crate::token_store::Grant;
+
+pub async fn run(ctx: &Ctx, args: &TokenArgs) -> Result<()> {
+    let locked = ctx.store.lock()?;
+    let session = refresh::load_session(ctx, &locked)?;
+    let (session, renewed) = if session.grant == Grant::ClientCredentials {
+        // The grant takes the store's lock itself.
+        drop(locked);
+        service_account::obtain(ctx, Some(args.min_valid)).await?
+    } else {
+        refresh::refresh_if_needed(ctx, &locked, session, Some(args.min_valid)).await?
+    };
+    if renewed {
+        tracing::info!("fetched a new access token");
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", session.access_token.expose())
+        .and_then(|()| stdout.flush())
+        .context("cannot write the token to stdout")
+}
