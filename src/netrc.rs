@@ -305,7 +305,7 @@ impl Netrc {
                 break;
             };
             let range = self.removal_range(index);
-            self.splice(range, b"", false);
+            self.splice(range, b"", None);
             removed = true;
         }
         removed
@@ -329,9 +329,16 @@ impl Netrc {
             // The entry has its lines to itself: they go whole, with any comment on the last.
             self.tokens[line_start].span.start..line_break_end.unwrap_or(self.bytes.len())
         } else {
+            let start = self.tokens[first].span.start;
             match line_break_end {
-                // The next line moves up behind the white space that came before the entry.
-                Some(end) if end < self.bytes.len() => self.tokens[first].span.start..end,
+                // The next line moves up behind the white space that came before the entry,
+                // unless a `\r` there and an empty next line would become a CRLF.
+                Some(end)
+                    if end < self.bytes.len()
+                        && !(self.bytes[start - 1] == b'\r' && self.bytes[end] == b'\n') =>
+                {
+                    start..end
+                }
                 // Keep the final line break: curl < 8.7 ignores a last line without one.
                 _ => {
                     let previous = (line_start..first)
@@ -358,9 +365,11 @@ impl Netrc {
             }
             None => self.tokens[last].span.end,
         };
-        let needs_final_break = next_word.is_none() && line_break_index.is_none();
+        // Without a line break after it, curl < 8.7 would ignore the password line.
+        let final_line_break =
+            (next_word.is_none() && line_break_index.is_none()).then_some(line_break);
         let range = self.tokens[first].span.start..end;
-        self.splice(range, &text, needs_final_break);
+        self.splice(range, &text, final_line_break);
     }
 
     /// Adds `text` (which has no final line break) as a new entry.
@@ -379,12 +388,12 @@ impl Netrc {
             .map(|entry| entry.first);
         if let Some(first) = anchor {
             let at = self.insertion_point_before(first);
-            self.splice(at..at, &text, false);
+            self.splice(at..at, &text, None);
             return;
         }
         let mut addition = Vec::new();
         if !self.bytes.is_empty() && !self.bytes.ends_with(b"\n") {
-            addition.extend_from_slice(line_break);
+            addition.extend_from_slice(line_end_after(&self.bytes, line_break));
         }
         if self.ends_in_macro {
             // An empty line ends the body.
@@ -392,7 +401,7 @@ impl Netrc {
         }
         addition.extend_from_slice(&text);
         let end = self.bytes.len();
-        self.splice(end..end, &addition, false);
+        self.splice(end..end, &addition, None);
     }
 
     /// Where to insert a new entry so that it comes just before the one whose keyword is token
@@ -421,14 +430,14 @@ impl Netrc {
         self.tokens[line_start].span.start
     }
 
-    /// Replaces `range` of the bytes with `replacement`, optionally ends the file with a line
-    /// break, and parses the result again.
-    fn splice(&mut self, range: Range<usize>, replacement: &[u8], final_line_break: bool) {
-        let line_break = self.line_break();
+    /// Replaces `range` of the bytes with `replacement`, ends the last line with
+    /// `final_line_break` if given, and parses the result again.
+    fn splice(&mut self, range: Range<usize>, replacement: &[u8], final_line_break: Option<&[u8]>) {
         let mut bytes = std::mem::take(&mut self.bytes);
         bytes.splice(range, replacement.iter().copied());
-        if final_line_break {
-            bytes.extend_from_slice(line_break);
+        if let Some(line_break) = final_line_break {
+            let end = line_end_after(&bytes, line_break);
+            bytes.extend_from_slice(end);
         }
         *self = Netrc::parse(&bytes);
     }
@@ -437,6 +446,9 @@ impl Netrc {
     fn line_break(&self) -> &'static [u8] {
         match self.bytes.iter().position(|&b| b == b'\n') {
             Some(i) if i > 0 && self.bytes[i - 1] == b'\r' => b"\r\n",
+            // The `\n` that ends the last line will turn this `\r` into a CRLF: the next
+            // reading of the file will see CRLF, so this one must too.
+            None if self.bytes.ends_with(b"\r") => b"\r\n",
             _ => b"\n",
         }
     }
@@ -530,18 +542,26 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
 }
 
-/// Where the line holding `from` ends: at its `\n`, or at the `\r` of its `\r\n`.
+/// Where the line holding `from` ends: at its `\n`, or at the `\r` of its `\r\n`. A `\r` that
+/// ends the file counts as the start of a CRLF too, so that a quoted word or a comment means
+/// the same before and after an edit completes the line.
 fn line_end(bytes: &[u8], from: usize) -> usize {
-    match bytes[from..].iter().position(|&b| b == b'\n') {
-        Some(offset) => {
-            let newline = from + offset;
-            if newline > from && bytes[newline - 1] == b'\r' {
-                newline - 1
-            } else {
-                newline
-            }
-        }
-        None => bytes.len(),
+    let newline = bytes[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |offset| from + offset);
+    if newline > from && bytes[newline - 1] == b'\r' {
+        newline - 1
+    } else {
+        newline
+    }
+}
+
+fn starts_line_break(bytes: &[u8], at: usize) -> bool {
+    match bytes[at] {
+        b'\n' => true,
+        b'\r' => bytes.get(at + 1) == Some(&b'\n'),
+        _ => false,
     }
 }
 
@@ -549,11 +569,13 @@ fn line_end(bytes: &[u8], from: usize) -> usize {
 fn scan(bytes: &[u8], start: usize) -> (Kind, usize) {
     match bytes[start] {
         b'\n' => (Kind::LineBreak, start + 1),
-        b'\r' if bytes.get(start + 1) == Some(&b'\n') => (Kind::LineBreak, start + 2),
+        b'\r' if starts_line_break(bytes, start) => (Kind::LineBreak, start + 2),
         b if is_space(b) => {
-            let end = line_end(bytes, start);
-            let blank_end = (start..end).find(|&i| !is_space(bytes[i])).unwrap_or(end);
-            (Kind::Blank, blank_end)
+            let mut end = start + 1;
+            while end < bytes.len() && is_space(bytes[end]) && !starts_line_break(bytes, end) {
+                end += 1;
+            }
+            (Kind::Blank, end)
         }
         b'#' => (Kind::Comment, line_end(bytes, start)),
         b'"' => (Kind::Word, quoted_end(bytes, start)),
@@ -604,6 +626,16 @@ fn decode(raw: &[u8]) -> Vec<u8> {
         }
     }
     value
+}
+
+/// What ends the last line of `bytes`, which has no final `\n`: a `\r` already there becomes
+/// the start of a CRLF.
+fn line_end_after<'a>(bytes: &[u8], line_break: &'a [u8]) -> &'a [u8] {
+    if line_break == b"\r\n" && bytes.ends_with(b"\r") {
+        &line_break[1..]
+    } else {
+        line_break
+    }
 }
 
 /// `value` as one netrc word, quoted when it would otherwise not read back as itself.
