@@ -4,7 +4,8 @@
 //! one: we write a temp file in the same directory, fsync it, rename it over the target and
 //! fsync the directory. Read-modify-write cycles hold an exclusive `flock` on a sidecar
 //! `<name>.lock` file, which is never deleted: removing a lock file that another process may
-//! hold open would let two writers in at once.
+//! hold open would let two writers in at once. A run killed mid-write (SIGKILL, power loss)
+//! can leave its temp file behind; a later successful write removes those older than a minute.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -163,7 +164,50 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         return Err(describe_write_error(e, path));
     }
+    remove_stale_siblings(path);
     Ok(())
+}
+
+/// How old a temp or probe file of ours must be before a later run takes it for the
+/// leftover of a killed run: a live write takes milliseconds.
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Removes the `.<name>.tmp.*` and `.<name>.probe.*` files that runs killed mid-write
+/// (SIGKILL, power loss) left beside `path`, once they are a minute old. Best effort: a
+/// file that cannot be looked at or removed stays.
+fn remove_stale_siblings(path: &Path) {
+    let Some(name) = path.file_name() else { return };
+    let prefixes = [".tmp.", ".probe."].map(|kind| {
+        let mut p = OsString::from(".");
+        p.push(name);
+        p.push(kind);
+        p.into_encoded_bytes()
+    });
+    let Ok(entries) = fs::read_dir(parent_of(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let bytes = file_name.as_encoded_bytes();
+        if !prefixes.iter().any(|p| bytes.starts_with(p)) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .ok()
+            .filter(fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if stale {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!("removed {}, left by a killed run", entry.path().display())
+                }
+                Err(e) => tracing::debug!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
 }
 
 /// Fails early, before a token is spent, when files cannot be written into `path`'s
@@ -277,6 +321,33 @@ mod tests {
         assert!(
             err.contains("link") && err.contains("does not exist"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn stale_temp_files_of_killed_runs_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("netrc");
+        let old = std::time::SystemTime::now() - Duration::from_secs(120);
+        let make = |name: &str, stale: bool| {
+            let p = dir.path().join(name);
+            let f = File::create(&p).unwrap();
+            if stale {
+                f.set_modified(old).unwrap();
+            }
+            p
+        };
+        let stale_tmp = make(".netrc.tmp.4242.7", true);
+        let stale_probe = make(".netrc.probe.4242", true);
+        let fresh_tmp = make(".netrc.tmp.4243.8", false);
+        let other = make(".other.tmp.4242.7", true);
+        let lock = make("netrc.lock", true);
+        write_atomic(&path, b"x").unwrap();
+        assert!(!stale_tmp.exists() && !stale_probe.exists());
+        assert!(fresh_tmp.exists(), "a write in progress is left alone");
+        assert!(
+            other.exists() && lock.exists(),
+            "other files are left alone"
         );
     }
 
