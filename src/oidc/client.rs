@@ -141,7 +141,7 @@ impl GrantError {
     /// refresh token can have been spent).
     pub fn may_be_stale_endpoint(&self) -> bool {
         match self {
-            GrantError::Transport(e) => e.is_connect,
+            GrantError::Transport(e) => e.is_connect || matches!(e.status, Some(404 | 405)),
             GrantError::BadResponse { reason, .. } => {
                 reason.starts_with("HTTP 404") || reason.starts_with("HTTP 405")
             }

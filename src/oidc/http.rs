@@ -69,10 +69,17 @@ impl HttpClient {
         for (name, value) in response.headers() {
             builder = builder.header(name, value);
         }
+        let status = response.status();
         let body = response
             .bytes()
             .await
             .map_err(|e| HttpError::new(&url, e))?;
+        // oauth2 reads every answer but 200 as an OAuth error response (RFC 6749 5.2); when
+        // it is none (an HTML error page, an empty body) it reports a JSON parse failure or
+        // an empty response and the status is lost. Report such an answer by its status.
+        if status != http::StatusCode::OK && !is_oauth_error(&body) {
+            return Err(HttpError::status(&url, status));
+        }
         builder
             .body(body.to_vec())
             .map_err(|e| HttpError::new_other(&url, e.to_string()))
@@ -88,6 +95,8 @@ pub struct HttpError {
     pub cause: String,
     pub is_connect: bool,
     pub is_timeout: bool,
+    /// The HTTP status of an answer that was neither a success nor an OAuth error.
+    pub status: Option<u16>,
 }
 
 impl HttpError {
@@ -97,6 +106,7 @@ impl HttpError {
             cause: describe_reqwest_error(&e),
             is_connect: e.is_connect(),
             is_timeout: e.is_timeout(),
+            status: None,
         }
     }
 
@@ -106,8 +116,22 @@ impl HttpError {
             cause,
             is_connect: false,
             is_timeout: false,
+            status: None,
         }
     }
+
+    fn status(url: &str, status: http::StatusCode) -> HttpError {
+        HttpError {
+            status: Some(status.as_u16()),
+            ..HttpError::new_other(url, format!("HTTP {status}"))
+        }
+    }
+}
+
+/// Whether `body` is an OAuth error response: a JSON object with a string `error`.
+fn is_oauth_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v.get("error").is_some_and(serde_json::Value::is_string))
 }
 
 pub fn strip_query(url: &str) -> String {
@@ -154,4 +178,31 @@ fn install_crypto_provider() {
         // ring: smaller than aws-lc-rs and needs no cmake; fails only if one is installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oauth_error_bodies_are_told_from_error_pages() {
+        assert!(is_oauth_error(br#"{"error":"invalid_grant"}"#));
+        assert!(is_oauth_error(
+            br#"{"error":"invalid_client","error_description":"x"}"#
+        ));
+        assert!(!is_oauth_error(b"<html>Internal Server Error</html>"));
+        assert!(!is_oauth_error(b""));
+        assert!(!is_oauth_error(br#"{"message":"down"}"#));
+        assert!(!is_oauth_error(br#"{"error":{"code":500}}"#));
+    }
+
+    #[test]
+    fn status_errors_name_the_url_without_query_and_the_status() {
+        let e = HttpError::status(
+            "https://sso/token?code=secret",
+            http::StatusCode::BAD_GATEWAY,
+        );
+        assert_eq!(e.to_string(), "https://sso/token: HTTP 502 Bad Gateway");
+        assert_eq!(e.status, Some(502));
+    }
 }
