@@ -91,6 +91,21 @@ pub(super) async fn refresh_if_needed(
                 ))
                 .into());
             }
+            if let Some(rotated) = e
+                .downcast_ref::<crate::oidc::client::GrantError>()
+                .and_then(|g| g.rotated_refresh_token())
+            {
+                // The old refresh token may be spent: without the new one the session is lost.
+                let mut kept = session.clone();
+                kept.refresh_token = Some(rotated.clone());
+                kept.refresh_token_expires_at =
+                    crate::jwt::decode_claims(rotated.expose()).and_then(|c| c.exp);
+                locked.save(&kept)?;
+                return Err(e.context(format!(
+                    "kept the new refresh token in {}",
+                    ctx.store.path().display()
+                )));
+            }
             return Err(e);
         }
     };

@@ -112,6 +112,14 @@ pub enum GrantError {
     /// tokens.
     #[error("{url}: unexpected response from the provider: {reason}")]
     BadResponse { url: String, reason: String },
+    /// A success answer that is not a usable token response but holds a new refresh
+    /// token: the provider may have spent the old one, so the new one must be kept.
+    #[error("{url}: unexpected response from the provider: {reason}")]
+    Incomplete {
+        url: String,
+        reason: String,
+        refresh_token: Secret,
+    },
 }
 
 fn describe(description: &Option<String>) -> String {
@@ -145,7 +153,15 @@ impl GrantError {
             GrantError::BadResponse { reason, .. } => {
                 reason.starts_with("HTTP 404") || reason.starts_with("HTTP 405")
             }
-            GrantError::Refused { .. } => false,
+            GrantError::Refused { .. } | GrantError::Incomplete { .. } => false,
+        }
+    }
+
+    /// The refresh token of an answer that was otherwise unusable.
+    pub fn rotated_refresh_token(&self) -> Option<&Secret> {
+        match self {
+            GrantError::Incomplete { refresh_token, .. } => Some(refresh_token),
+            _ => None,
         }
     }
 }
@@ -265,9 +281,22 @@ impl Provider {
         &self,
         result: Result<TokenResponse, RequestTokenError<HttpError, OAuthErrorResponse>>,
     ) -> Result<Tokens, GrantError> {
-        result
-            .map(Tokens::from)
-            .map_err(|e| map_request_error(e, &self.token_url()))
+        result.map(Tokens::from).map_err(|e| {
+            let rotated = match &e {
+                RequestTokenError::Parse(_, body) => refresh_token_in(body),
+                _ => None,
+            };
+            match (map_request_error(e, &self.token_url()), rotated) {
+                (GrantError::BadResponse { url, reason }, Some(refresh_token)) => {
+                    GrantError::Incomplete {
+                        url,
+                        reason,
+                        refresh_token,
+                    }
+                }
+                (e, _) => e,
+            }
+        })
     }
 
     fn config_error(&self, e: openidconnect::ConfigurationError) -> GrantError {
@@ -299,6 +328,13 @@ where
             reason: scrub(&reason),
         },
     }
+}
+
+/// The `refresh_token` of a JSON object, however broken the rest of it is.
+fn refresh_token_in(body: &[u8]) -> Option<Secret> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let token = json.get("refresh_token")?.as_str()?;
+    (!token.is_empty()).then(|| Secret::new(token))
 }
 
 /// The error code and description of an OAuth error response, whatever its type.
@@ -390,6 +426,15 @@ mod tests {
             choose_auth_type(Some(&vec![ClientSecretPost])),
             AuthType::RequestBody
         ));
+    }
+
+    #[test]
+    fn a_refresh_token_is_found_in_an_unusable_answer() {
+        let found = refresh_token_in(br#"{"token_type":"Bearer","refresh_token":"r2"}"#);
+        assert_eq!(found.as_ref().map(Secret::expose), Some("r2"));
+        assert!(refresh_token_in(br#"{"refresh_token":""}"#).is_none());
+        assert!(refresh_token_in(br#"{"refresh_token":7}"#).is_none());
+        assert!(refresh_token_in(br#"{"refresh_token":"r2""#).is_none());
     }
 
     #[test]
