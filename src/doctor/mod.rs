@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod netrc_file;
 pub mod nix;
+pub mod nix_checks;
 pub mod system;
 pub mod token;
 
@@ -190,5 +191,11 @@ mod tests {
         assert_eq!(c["status"], "skip");
         assert_eq!(c["detail"], "no netrc");
         assert!(c["fix"].is_null());
+        let r = Report::new(vec![Check::fail("a", "b", "c"), Check::warn("d", "e", "f")]);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["checks"][0]["status"], "fail");
+        assert_eq!(v["checks"][1]["status"], "warn");
+        assert_eq!(v["checks"][1]["fix"], "f");
     }
 }
