@@ -49,7 +49,7 @@ type NetrcRead = Result<Option<(Vec<u8>, Netrc)>, String>;
 struct Doctor<'a> {
     env: &'a dyn Environment,
     runtime: &'a tokio::runtime::Runtime,
-    /// The config and the commands to suggest, or why there is none.
+    /// The config and its token store, or why there are none.
     ctx: Result<Ctx, String>,
     commands: Commands,
     user: Option<User>,
