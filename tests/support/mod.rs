@@ -25,6 +25,7 @@ pub mod browser;
 pub mod cache;
 pub mod certs;
 pub mod cli;
+pub mod fault;
 pub mod http;
 pub mod idp;
 pub mod nix;
