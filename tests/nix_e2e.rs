@@ -297,6 +297,8 @@ fn nix_remembers_a_refused_narinfo_unless_the_negative_ttl_is_zero() {
         },
     );
     assert!(run.fetched, "{}", run.describe());
+    assert_all_accepted(&requests, idp.server_client_id());
+    assert!(requests.iter().any(|r| r.path == "/nix-cache-info"));
 
     wait_past(token_exp(&first));
     let (run, requests) = fetch(
@@ -364,5 +366,158 @@ fn nix_remembers_a_refused_narinfo_unless_the_negative_ttl_is_zero() {
         &lab,
         &cache,
         "",
+    );
+}
+
+/// The cache itself: what it refuses, and why (its log says; never the token).
+#[test]
+fn cache_refuses_what_is_not_a_live_token_for_it() {
+    let idp = Idp::start(IdpOptions::default());
+    let other_idp = Idp::start(IdpOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    let cache = CacheServer::start(&idp, dir.path());
+    let foreign_aud = CacheServer::start_for(
+        idp.issuer(),
+        idp.ca_pem_path(),
+        "https://other-cache.test",
+        dir.path(),
+    );
+    let token = idp.client_credentials()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let foreign = other_idp.client_credentials()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let parts: Vec<&str> = token.split('.').collect();
+    // One character of the signature changed, in the middle (the last one may only carry
+    // padding bits).
+    let mut sig: Vec<char> = parts[2].chars().collect();
+    let mid = sig.len() / 2;
+    sig[mid] = if sig[mid] == 'A' { 'B' } else { 'A' };
+    let bad_sig = format!(
+        "{}.{}.{}",
+        parts[0],
+        parts[1],
+        sig.iter().collect::<String>()
+    );
+    // Claims changed (another sub), signature kept.
+    let mut claims = support::jwt_claims(&token);
+    claims["sub"] = "mallory".into();
+    let b64 = |v: &serde_json::Value| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let forged_claims = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&serde_json::json!({"alg": "none", "typ": "at+jwt"})),
+        parts[1]
+    );
+
+    let get = |server: &CacheServer, args: &[&str]| {
+        let url = format!("{}/nix-cache-info", server.url());
+        let mut all: Vec<&str> = args.to_vec();
+        all.push(&url);
+        support::http::curl(idp.ca_pem_path(), &all).status
+    };
+    let basic = |t: &str| format!("nix-cache-login:{t}");
+    let cases: Vec<(&str, Vec<String>, &CacheServer, u16, Option<&str>)> = vec![
+        (
+            "no credentials",
+            vec![],
+            &cache,
+            401,
+            Some("no-authorization"),
+        ),
+        (
+            "bearer instead of basic",
+            vec!["-H".into(), format!("Authorization: Bearer {token}")],
+            &cache,
+            401,
+            Some("not-basic"),
+        ),
+        (
+            "not a JWT",
+            vec!["-u".into(), basic("hunter2")],
+            &cache,
+            401,
+            Some("not-a-jwt"),
+        ),
+        (
+            "signature changed",
+            vec!["-u".into(), basic(&bad_sig)],
+            &cache,
+            401,
+            Some("bad-signature"),
+        ),
+        (
+            "claims changed",
+            vec!["-u".into(), basic(&forged_claims)],
+            &cache,
+            401,
+            Some("bad-signature"),
+        ),
+        (
+            "alg none",
+            vec!["-u".into(), basic(&alg_none)],
+            &cache,
+            401,
+            Some("wrong-alg"),
+        ),
+        (
+            "another provider's token",
+            vec!["-u".into(), basic(&foreign)],
+            &cache,
+            401,
+            Some("unknown-kid"),
+        ),
+        (
+            "a token for another audience",
+            vec!["-u".into(), basic(&token)],
+            &foreign_aud,
+            401,
+            Some("wrong-aud"),
+        ),
+        (
+            "a live token",
+            vec!["-u".into(), basic(&token)],
+            &cache,
+            200,
+            None,
+        ),
+    ];
+    for (what, args, server, status, why) in &cases {
+        let mark = server.mark();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(get(server, &args), *status, "{what}");
+        let seen = server.requests_since(mark);
+        assert_eq!(seen.len(), 1, "{what}: {seen:?}");
+        assert_eq!(seen[0].why.as_deref(), *why, "{what}: {seen:?}");
+    }
+    // Read-only, and nothing outside its directory.
+    let live = basic(&token);
+    let up = |path: &str, extra: &[&str]| {
+        let url = format!("{}{path}", cache.url());
+        let mut args = vec!["-u", live.as_str()];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        support::http::curl(idp.ca_pem_path(), &args).status
+    };
+    assert_eq!(up("/../../../etc/passwd", &["--path-as-is"]), 404);
+    assert_eq!(up("/%2e%2e/%2e%2e/etc/passwd", &[]), 404);
+    assert_eq!(up("/nix-cache-info", &["-X", "PUT", "-d", "x"]), 405);
+    let log = cache.request_log();
+    assert!(!log.contains(&parts[2][..20]), "a token in the log:\n{log}");
+    let _ = std::io::stderr().write_all(
+        format!(
+            "\n[nix_e2e::cache_refuses_what_is_not_a_live_token_for_it] {} cases as expected; \
+             the cache's log: {}\n",
+            cases.len() + 3,
+            summarize(&cache.requests())
+        )
+        .as_bytes(),
     );
 }
