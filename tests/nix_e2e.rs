@@ -424,79 +424,68 @@ fn cache_refuses_what_is_not_a_live_token_for_it() {
         support::http::curl(idp.ca_pem_path(), &all).status
     };
     let basic = |t: &str| format!("nix-cache-login:{t}");
-    let cases: Vec<(&str, Vec<String>, &CacheServer, u16, Option<&str>)> = vec![
-        (
-            "no credentials",
-            vec![],
-            &cache,
-            401,
-            Some("no-authorization"),
-        ),
-        (
-            "bearer instead of basic",
-            vec!["-H".into(), format!("Authorization: Bearer {token}")],
-            &cache,
-            401,
-            Some("not-basic"),
-        ),
-        (
-            "not a JWT",
-            vec!["-u".into(), basic("hunter2")],
-            &cache,
-            401,
-            Some("not-a-jwt"),
-        ),
-        (
-            "signature changed",
-            vec!["-u".into(), basic(&bad_sig)],
-            &cache,
-            401,
-            Some("bad-signature"),
-        ),
-        (
-            "claims changed",
-            vec!["-u".into(), basic(&forged_claims)],
-            &cache,
-            401,
-            Some("bad-signature"),
-        ),
-        (
-            "alg none",
-            vec!["-u".into(), basic(&alg_none)],
-            &cache,
-            401,
-            Some("wrong-alg"),
-        ),
-        (
-            "another provider's token",
-            vec!["-u".into(), basic(&foreign)],
-            &cache,
-            401,
-            Some("unknown-kid"),
-        ),
-        (
-            "a token for another audience",
-            vec!["-u".into(), basic(&token)],
-            &foreign_aud,
-            401,
-            Some("wrong-aud"),
-        ),
-        (
-            "a live token",
-            vec!["-u".into(), basic(&token)],
-            &cache,
-            200,
-            None,
-        ),
-    ];
-    for (what, args, server, status, why) in &cases {
-        let mark = server.mark();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        assert_eq!(get(server, &args), *status, "{what}");
-        let seen = server.requests_since(mark);
-        assert_eq!(seen.len(), 1, "{what}: {seen:?}");
-        assert_eq!(seen[0].why.as_deref(), *why, "{what}: {seen:?}");
-    }
+    let mut cases = 0;
+    let mut check =
+        |what: &str, server: &CacheServer, args: &[&str], status: u16, why: Option<&str>| {
+            let mark = server.mark();
+            assert_eq!(get(server, args), status, "{what}");
+            let seen = server.requests_since(mark);
+            assert_eq!(seen.len(), 1, "{what}: {seen:?}");
+            assert_eq!(seen[0].why.as_deref(), why, "{what}: {seen:?}");
+            cases += 1;
+        };
+    let bearer = format!("Authorization: Bearer {token}");
+    check("no credentials", &cache, &[], 401, Some("no-authorization"));
+    check(
+        "bearer, not basic",
+        &cache,
+        &["-H", &bearer],
+        401,
+        Some("not-basic"),
+    );
+    check(
+        "not a JWT",
+        &cache,
+        &["-u", &basic("hunter2")],
+        401,
+        Some("not-a-jwt"),
+    );
+    check(
+        "signature changed",
+        &cache,
+        &["-u", &basic(&bad_sig)],
+        401,
+        Some("bad-signature"),
+    );
+    check(
+        "claims changed",
+        &cache,
+        &["-u", &basic(&forged_claims)],
+        401,
+        Some("bad-signature"),
+    );
+    check(
+        "alg none",
+        &cache,
+        &["-u", &basic(&alg_none)],
+        401,
+        Some("wrong-alg"),
+    );
+    check(
+        "another provider's token",
+        &cache,
+        &["-u", &basic(&foreign)],
+        401,
+        Some("unknown-kid"),
+    );
+    check(
+        "a token for another audience",
+        &foreign_aud,
+        &["-u", &basic(&token)],
+        401,
+        Some("wrong-aud"),
+    );
+    check("a live token", &cache, &["-u", &basic(&token)], 200, None);
     // Read-only, and nothing outside its directory.
     let live = basic(&token);
     let up = |path: &str, extra: &[&str]| {
@@ -515,7 +504,7 @@ fn cache_refuses_what_is_not_a_live_token_for_it() {
         format!(
             "\n[nix_e2e::cache_refuses_what_is_not_a_live_token_for_it] {} cases as expected; \
              the cache's log: {}\n",
-            cases.len() + 3,
+            cases + 3,
             summarize(&cache.requests())
         )
         .as_bytes(),
