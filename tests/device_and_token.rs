@@ -469,3 +469,36 @@ fn man_page_needs_no_config() {
         "one string definition (.ie/.el), not one per section"
     );
 }
+
+#[test]
+fn login_falls_back_to_the_device_flow_when_no_browser_opens() {
+    let idp = Idp::start(IdpOptions::default());
+    let mut env = TestEnv::new(&idp);
+    // A $BROWSER that does not exist, and a PATH where webbrowser finds no other browser
+    // (xdg-open and friends) to try: nothing can open, and no real browser ever does.
+    let empty_path = env.dir().join("empty-path");
+    fs::create_dir_all(&empty_path).unwrap();
+    env.set_env("BROWSER", "/nonexistent/browser");
+    env.set_env("PATH", empty_path.to_str().unwrap());
+    env.set_env("DISPLAY", ":99");
+
+    let mut run = Running::start(&env, &["login", "--timeout", "60s"]);
+    let prompt = run.device_prompt();
+    let hook_report = approve_on_device(BrowserHook::new(BrowserMode::Device), &prompt, true);
+    let out = run.finish();
+    assert!(out.status.success(), "{}\n{hook_report}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Using the browser flow: $BROWSER is set."),
+        "{err}"
+    );
+    assert!(
+        err.contains("Could not open a browser") && err.contains("using the device flow instead"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("/auth?"),
+        "no login URL for a browser flow that was given up: {err}"
+    );
+    assert_eq!(stored(&env)["grant"], "device_code");
+}
