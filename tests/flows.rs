@@ -411,3 +411,20 @@ fn several_cache_hosts_get_the_same_token() {
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(env.netrc(), format!("{OTHER_ENTRIES}{DEFAULT_ENTRY}"));
 }
+
+#[test]
+fn logout_revokes_with_a_plain_http_loopback_issuer() {
+    // The config allows http issuers on loopback (local test providers, the demo); the
+    // oauth2 crate refuses http revocation endpoints, so the tool sends that request itself.
+    let idp = Idp::start(IdpOptions {
+        extra_env: vec![("IDP_HTTP".into(), "1".into())],
+        ..IdpOptions::default()
+    });
+    assert!(idp.issuer().starts_with("http://127.0.0.1:"));
+    let env = logged_in(&idp);
+    let refresh_token = stored_str(&env, "refresh_token");
+    let out = env.cli(&["logout"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!idp.is_active(&refresh_token), "revoked at the provider");
+    assert_eq!(netrc_password(&env, "cache.test"), None);
+}

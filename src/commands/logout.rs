@@ -73,19 +73,21 @@ async fn revoke(ctx: &Ctx, session: &Session) -> Result<()> {
         );
         return Ok(());
     };
-    let client = provider.client.clone().set_revocation_url(url.clone());
+    let revoker = Revoker {
+        client: provider.client.clone().set_revocation_url(url.clone()),
+        http: &http,
+        url: &url,
+        client_id: &ctx.config.client_id,
+        secret: secret.as_ref(),
+    };
     // The refresh token first: revoking it ends the grant, which is what logging out means.
     if let Some(rt) = &session.refresh_token {
-        send_revocation(
-            &client,
-            &http,
-            &url,
-            RefreshToken::new(rt.expose().to_string()).into(),
-        )
-        .await?;
+        revoker
+            .send(RefreshToken::new(rt.expose().to_string()).into())
+            .await?;
     }
     let access = AccessToken::new(session.access_token.expose().to_string());
-    match send_revocation(&client, &http, &url, access.into()).await {
+    match revoker.send(access.into()).await {
         Ok(()) => {}
         // RFC 7009 2.2.1: a provider may refuse to revoke a token type; self-contained JWT
         // access tokens usually cannot be. With the grant gone it cannot be renewed, and it
@@ -103,20 +105,73 @@ async fn revoke(ctx: &Ctx, session: &Session) -> Result<()> {
     Ok(())
 }
 
-async fn send_revocation(
-    client: &RevokingClient,
-    http: &HttpClient,
-    url: &RevocationUrl,
-    token: CoreRevocableToken,
-) -> Result<(), GrantError> {
-    let request = client
-        .revoke_token(token)
-        .map_err(|e| GrantError::BadResponse {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
-    request
-        .request_async(http)
-        .await
-        .map_err(|e| map_request_error(e, url.as_str()))
+struct Revoker<'a> {
+    client: RevokingClient,
+    http: &'a HttpClient,
+    url: &'a RevocationUrl,
+    client_id: &'a str,
+    secret: Option<&'a Secret>,
+}
+
+impl Revoker<'_> {
+    async fn send(&self, token: CoreRevocableToken) -> Result<(), GrantError> {
+        if self.url.url().scheme() == "http" {
+            return self.send_plain_http(token).await;
+        }
+        let request = self
+            .client
+            .revoke_token(token)
+            .map_err(|e| GrantError::BadResponse {
+                url: self.url.to_string(),
+                reason: e.to_string(),
+            })?;
+        request
+            .request_async(self.http)
+            .await
+            .map_err(|e| map_request_error(e, self.url.as_str()))
+    }
+
+    /// The same RFC 7009 request for a plain-http issuer, which the config allows only on
+    /// loopback hosts (local test providers) and the oauth2 crate refuses outright.
+    async fn send_plain_http(&self, token: CoreRevocableToken) -> Result<(), GrantError> {
+        let (value, hint) = match &token {
+            CoreRevocableToken::RefreshToken(t) => (t.secret(), "refresh_token"),
+            CoreRevocableToken::AccessToken(t) => (t.secret(), "access_token"),
+            _ => unreachable!("only access and refresh tokens are revoked"),
+        };
+        let mut form = vec![("token", value.as_str()), ("token_type_hint", hint)];
+        let mut request = self.http.reqwest().post(self.url.as_str());
+        match self.secret {
+            Some(secret) => request = request.basic_auth(self.client_id, Some(secret.expose())),
+            None => form.push(("client_id", self.client_id)),
+        }
+        let url = self.url.to_string();
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| GrantError::BadResponse {
+                url: url.clone(),
+                reason: crate::oidc::http::describe_reqwest_error(&e),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        match body.get("error").and_then(|e| e.as_str()) {
+            Some(error) => Err(GrantError::Refused {
+                url,
+                error: error.to_string(),
+                description: body
+                    .get("error_description")
+                    .and_then(|d| d.as_str())
+                    .map(str::to_string),
+            }),
+            None => Err(GrantError::BadResponse {
+                url,
+                reason: format!("HTTP {status}"),
+            }),
+        }
+    }
 }

@@ -269,8 +269,10 @@ impl Idp {
                 }
             }
         };
+        // `IDP_HTTP=1` in extra_env serves plain http (loopback issuers may be http).
         let port = issuer
             .strip_prefix("https://127.0.0.1:")
+            .or_else(|| issuer.strip_prefix("http://127.0.0.1:"))
             .and_then(|rest| rest.split('/').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected READY line: {issuer}"));
@@ -299,7 +301,8 @@ impl Idp {
 
     /// `https://127.0.0.1:PORT`, without the issuer path.
     pub fn base_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        let scheme = self.issuer.split("://").next().unwrap_or("https");
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The CA certificate that signed the provider's TLS certificate (PEM).
