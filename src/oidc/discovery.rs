@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::http::{HttpClient, describe_reqwest_error, strip_query};
+use super::http::{HttpClient, describe_reqwest_error, read_body, strip_query};
 use crate::clock;
 use crate::fsutil;
 
@@ -144,10 +144,7 @@ impl Discovery<'_> {
             bail!("{}: HTTP {status}", strip_query(url));
         }
         let max_age = max_age(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}: {}", strip_query(url), describe_reqwest_error(&e)))?;
+        let body = read_body(url, response).await?;
         let json: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| anyhow::anyhow!("{}: not valid JSON ({e})", strip_query(url)))?;
         if !json.is_object() {

@@ -70,10 +70,7 @@ impl HttpClient {
             builder = builder.header(name, value);
         }
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| HttpError::new(&url, e))?;
+        let body = read_body(&url, response).await?;
         // oauth2 reads every answer but 200 as an OAuth error response (RFC 6749 5.2); when
         // it is none (an HTML error page, an empty body) it reports a JSON parse failure or
         // an empty response and the status is lost. Report such an answer by its status.
@@ -81,9 +78,38 @@ impl HttpClient {
             return Err(HttpError::status(&url, status));
         }
         builder
-            .body(body.to_vec())
+            .body(body)
             .map_err(|e| HttpError::new_other(&url, e.to_string()))
     }
+}
+
+/// The most an answer of the provider may hold. Discovery documents, key sets and token
+/// responses are a few KiB; a bigger answer is refused rather than read into memory for as
+/// long as the timeout allows.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Reads the body of `response` (from `url`), refusing one larger than [`MAX_BODY`].
+pub async fn read_body(url: &str, mut response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
+    let too_big = || {
+        HttpError::new_other(
+            url,
+            format!("the answer is larger than {} MiB", MAX_BODY >> 20),
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::new(url, e))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A transport failure, described by the URL (without its query, which may carry a code)
