@@ -159,6 +159,20 @@ fn provider_faults_change_nothing() {
             "access_token",
         ),
         (
+            "token endpoint answers without end",
+            Fault::Endless,
+            Target::Token,
+            &token_url,
+            "larger than",
+        ),
+        (
+            "discovery answers without end",
+            Fault::Endless,
+            Target::Discovery,
+            &discovery_url,
+            "larger than",
+        ),
+        (
             "discovery names another issuer",
             Fault::WrongIssuer,
             Target::Discovery,

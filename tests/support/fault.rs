@@ -39,6 +39,9 @@ pub enum Fault {
     NoAccessTokenRotated,
     /// The discovery document names another issuer.
     WrongIssuer,
+    /// `200` and a JSON body that never ends (no length; streamed until the client hangs
+    /// up, at most 30 s).
+    Endless,
 }
 
 /// Which endpoint misbehaves.
@@ -260,6 +263,17 @@ fn serve(conn: TcpStream, port: u16, state: &Mutex<State>) {
             thread::sleep(delay);
         }
         Fault::Close => {
+            let _ = conn.shutdown(Shutdown::Both);
+            return;
+        }
+        Fault::Endless => {
+            let mut conn = &conn;
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"access_token\": \"",
+            );
+            let chunk = [b'x'; 64 * 1024];
+            let until = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < until && conn.write_all(&chunk).is_ok() {}
             let _ = conn.shutdown(Shutdown::Both);
             return;
         }
