@@ -210,12 +210,31 @@ fn remove_stale_siblings(path: &Path) {
     }
 }
 
-/// Fails early, before a token is spent, when files cannot be written into `path`'s
-/// directory (read-only file system, no permission, disk full).
+/// Fails early, before a token is spent, when `path` could not be updated: files cannot be
+/// written into its directory (read-only file system, no permission, disk full), it is not a
+/// readable regular file, or its lock file cannot be opened.
 pub fn check_writable(path: &Path) -> Result<()> {
     let target = resolve_target(path)?;
     let dir = parent_of(&target);
     create_private_dir(dir)?;
+    match fs::metadata(&target) {
+        Ok(meta) if !meta.is_file() => bail!("{} is not a regular file", target.display()),
+        Ok(_) => {
+            drop(File::open(&target).with_context(|| format!("cannot read {}", target.display()))?)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", target.display())),
+    }
+    // What lock_for will open; opening it takes no lock.
+    let lock_path = sibling_name(&target, "", ".lock");
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(PRIVATE_FILE_MODE)
+        .open(&lock_path)
+        .map_err(|e| describe_write_error(e, &lock_path))?;
     let probe = sibling_name(&target, ".", &format!(".probe.{}", std::process::id()));
     let result = OpenOptions::new()
         .write(true)
@@ -349,6 +368,30 @@ mod tests {
             other.exists() && lock.exists(),
             "other files are left alone"
         );
+    }
+
+    #[test]
+    fn check_writable_refuses_what_could_not_be_updated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("netrc");
+        check_writable(&path).unwrap();
+        fs::write(&path, b"x").unwrap();
+        check_writable(&path).unwrap();
+        let not_a_file = dir.path().join("d");
+        fs::create_dir(&not_a_file).unwrap();
+        let err = format!("{:#}", check_writable(&not_a_file).unwrap_err());
+        assert!(err.contains("not a regular file"), "{err}");
+        let locked_out = dir.path().join("n2");
+        fs::create_dir(dir.path().join("n2.lock")).unwrap();
+        let err = format!("{:#}", check_writable(&locked_out).unwrap_err());
+        assert!(err.contains("n2.lock"), "{err}");
+        // No probe is left behind.
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["d", "n2.lock", "netrc", "netrc.lock"]);
     }
 
     #[test]
