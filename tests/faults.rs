@@ -628,3 +628,138 @@ fn corrupt_token_store_means_log_in_again() {
         corruptions.len()
     );
 }
+
+#[test]
+fn netrc_or_lock_that_is_a_directory_fails_before_a_token_is_spent() {
+    let idp = Idp::start(IdpOptions::default());
+    let server = FaultServer::start();
+    let mut subjects = subjects(&idp, &server);
+    for subject in &mut subjects {
+        let dir_netrc = subject.env.dir().join("netrc-is-a-dir");
+        fs::create_dir(&dir_netrc).unwrap();
+        subject
+            .env
+            .update_config(|c| c.netrc_path = Some(dir_netrc.clone()));
+        let case = format!("{}: the netrc is a directory", subject.name);
+        fails_before_token(&case, subject, 1, &[&dir_netrc.display().to_string()]);
+
+        let netrc = subject.env.dir().join("netrc2");
+        fs::copy(subject.env.dir().join("netrc"), &netrc).unwrap();
+        let lock = subject.env.dir().join("netrc2.lock");
+        fs::create_dir(&lock).unwrap();
+        subject
+            .env
+            .update_config(|c| c.netrc_path = Some(netrc.clone()));
+        let case = format!("{}: the netrc's lock file is a directory", subject.name);
+        fails_before_token(&case, subject, 1, &[&lock.display().to_string()]);
+    }
+    println!("netrc or lock a directory: 4 runs refused before any token request");
+}
+
+/// The netrc's directory turns read-only while the token request is under way, so the
+/// failure comes after the provider answered: `refresh` keeps the rotated refresh token
+/// (the old one is spent), `service-account` puts the store back; the netrc is untouched.
+#[test]
+fn netrc_turning_read_only_during_the_token_request() {
+    let idp = Idp::start(IdpOptions::default());
+    let server = FaultServer::start();
+    let user = user_env_at_fault_server(&idp, &server);
+    let service = server_env_at_fault_server(&idp, &server);
+    for (mut env, command) in [(user, "refresh"), (service, "service-account")] {
+        let case = format!("{command}: netrc directory read-only during the request");
+        let dir = env.dir().join("turns-read-only");
+        let mount = if is_root() {
+            match Tmpfs::mount(&dir, "1m") {
+                Ok(m) => Some(m),
+                Err(why) => {
+                    println!("SKIPPED {case}: {why}");
+                    return;
+                }
+            }
+        } else {
+            fs::create_dir(&dir).unwrap();
+            None
+        };
+        let netrc = dir.join("netrc");
+        fs::copy(env.netrc_path(), &netrc).unwrap();
+        env.update_config(|c| c.netrc_path = Some(netrc.clone()));
+        let store = store_path(&env, &env.config_path());
+        let netrc_before = fs::read(&netrc).unwrap();
+        let store_before = fs::read(&store).unwrap();
+
+        server.clear_log();
+        server.set_fault(Fault::Slow(Duration::from_millis(1500)), Target::Token);
+        let mut child = env.spawn(&[command]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.token_requests() == 0 {
+            assert!(Instant::now() < deadline, "{case}: no token request came");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        match &mount {
+            Some(m) => m.remount_read_only().unwrap(),
+            None => fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap(),
+        }
+        let status =
+            support::proc::wait_until(&mut child, Instant::now() + Duration::from_secs(30))
+                .expect("the run ends");
+        let mut stderr = Vec::new();
+        std::io::Read::read_to_end(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        let out = std::process::Output {
+            status,
+            stdout: Vec::new(),
+            stderr,
+        };
+        let line = assert_failed(&case, &out, 1, &[&netrc.display().to_string()]);
+        assert_eq!(
+            fs::read(&netrc).unwrap(),
+            netrc_before,
+            "{case}: netrc changed"
+        );
+        let stored: serde_json::Value = serde_json::from_slice(&fs::read(&store).unwrap()).unwrap();
+        if command == "refresh" {
+            let rotated = server.refresh_tokens().last().unwrap().clone();
+            assert_eq!(
+                stored["refresh_token"], rotated,
+                "{case}: the rotated refresh token is kept"
+            );
+            assert!(line.contains("kept"), "{case}: says so: {line}");
+        } else {
+            assert_eq!(
+                fs::read(&store).unwrap(),
+                store_before,
+                "{case}: the store is put back"
+            );
+        }
+
+        // Writable again: the next run works, with the kept refresh token.
+        server.set_fault(Fault::None, Target::Token);
+        match &mount {
+            Some(m) => m.remount_read_write().unwrap(),
+            None => fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap(),
+        }
+        let out = env.cli(&[command]);
+        assert!(out.status.success(), "{case}, then: {}", describe(&out));
+        if command == "refresh" {
+            assert_eq!(
+                server.refresh_tokens_received().last(),
+                stored["refresh_token"].as_str().map(String::from).as_ref(),
+                "{case}: the next refresh presents the kept token"
+            );
+        }
+        assert_eq!(
+            netrc_password(
+                &netrc,
+                if command == "refresh" {
+                    USER_HOST
+                } else {
+                    SERVER_HOST
+                }
+            ),
+            server.access_tokens().last().cloned()
+        );
+        drop(mount);
+    }
+    println!(
+        "netrc read-only mid-request: refresh kept the rotated refresh token, service-account restored its store"
+    );
+}

@@ -60,6 +60,8 @@ struct State {
     refresh_tokens: Vec<String>,
     /// Every access token handed out, in order.
     access_tokens: Vec<String>,
+    /// The refresh tokens of refresh requests, in order.
+    refresh_tokens_received: Vec<String>,
 }
 
 pub struct FaultServer {
@@ -80,6 +82,7 @@ impl FaultServer {
             issued: 0,
             refresh_tokens: Vec::new(),
             access_tokens: Vec::new(),
+            refresh_tokens_received: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let accept = {
@@ -147,6 +150,11 @@ impl FaultServer {
 
     pub fn access_tokens(&self) -> Vec<String> {
         self.state.lock().unwrap().access_tokens.clone()
+    }
+
+    /// The refresh tokens that refresh requests presented, in order.
+    pub fn refresh_tokens_received(&self) -> Vec<String> {
+        self.state.lock().unwrap().refresh_tokens_received.clone()
     }
 }
 
@@ -234,6 +242,9 @@ fn serve(conn: TcpStream, port: u16, state: &Mutex<State>) {
             line.push_str(&format!(" grant_type={g}"));
         }
         s.log.push(line);
+        if let Some(rt) = form_field(&req.body, "refresh_token") {
+            s.refresh_tokens_received.push(super::http::urldecode(&rt));
+        }
         (s.fault.clone(), s.target)
     };
     let issuer = format!("http://127.0.0.1:{port}");
@@ -558,8 +569,17 @@ impl Tmpfs {
 
     /// Makes the mount read-only.
     pub fn remount_read_only(&self) -> Result<(), String> {
+        self.remount("remount,ro")
+    }
+
+    /// Makes the mount writable again.
+    pub fn remount_read_write(&self) -> Result<(), String> {
+        self.remount("remount,rw")
+    }
+
+    fn remount(&self, options: &str) -> Result<(), String> {
         let out = std::process::Command::new("mount")
-            .args(["-o", "remount,ro"])
+            .args(["-o", options])
             .arg(&self.dir)
             .output()
             .map_err(|e| format!("cannot run mount: {e}"))?;
@@ -567,7 +587,7 @@ impl Tmpfs {
             Ok(())
         } else {
             Err(format!(
-                "mount -o remount,ro failed: {}",
+                "mount -o {options} failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             ))
         }
