@@ -93,15 +93,7 @@ pub struct FileLock {
 /// [`resolve_target`]). Waits up to two minutes for another run to finish.
 pub fn lock_for(path: &Path) -> Result<FileLock> {
     create_private_dir(parent_of(path))?;
-    let lock_path = sibling_name(path, "", ".lock");
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(PRIVATE_FILE_MODE)
-        .open(&lock_path)
-        .map_err(|e| describe_write_error(e, &lock_path))?;
+    let (file, lock_path) = open_lock_file(path)?;
     let started = Instant::now();
     let mut told = false;
     loop {
@@ -126,6 +118,21 @@ pub fn lock_for(path: &Path) -> Result<FileLock> {
             }
         }
     }
+}
+
+/// Opens (creating, 0600) the sidecar lock file of `path`; never truncates it, since others
+/// may hold it.
+fn open_lock_file(path: &Path) -> Result<(File, PathBuf)> {
+    let lock_path = sibling_name(path, "", ".lock");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(PRIVATE_FILE_MODE)
+        .open(&lock_path)
+        .map_err(|e| describe_write_error(e, &lock_path))?;
+    Ok((file, lock_path))
 }
 
 /// Reads `path`, returning `None` when it does not exist.
@@ -226,15 +233,7 @@ pub fn check_writable(path: &Path) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", target.display())),
     }
     // What lock_for will open; opening it takes no lock.
-    let lock_path = sibling_name(&target, "", ".lock");
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(PRIVATE_FILE_MODE)
-        .open(&lock_path)
-        .map_err(|e| describe_write_error(e, &lock_path))?;
+    open_lock_file(&target)?;
     let probe = sibling_name(&target, ".", &format!(".probe.{}", std::process::id()));
     let result = OpenOptions::new()
         .write(true)
