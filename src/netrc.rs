@@ -327,7 +327,12 @@ impl Netrc {
             self.tokens[first].span.start..self.tokens[next].span.start
         } else if !words_before {
             // The entry has its lines to itself: they go whole, with any comment on the last.
-            self.tokens[line_start].span.start..line_break_end.unwrap_or(self.bytes.len())
+            let start = if self.ends_macro(line_start) {
+                self.tokens[first].span.start
+            } else {
+                self.tokens[line_start].span.start
+            };
+            start..line_break_end.unwrap_or(self.bytes.len())
         } else {
             let start = self.tokens[first].span.start;
             match line_break_end {
@@ -409,10 +414,10 @@ impl Netrc {
     /// when the keyword starts the line; just before the keyword otherwise.
     fn insertion_point_before(&self, first: usize) -> usize {
         let mut line_start = self.line_start(first);
-        if self.tokens[line_start..first]
+        let words_before = self.tokens[line_start..first]
             .iter()
-            .any(|token| token.kind != Kind::Blank)
-        {
+            .any(|token| token.kind != Kind::Blank);
+        if words_before || self.ends_macro(line_start) {
             return self.tokens[first].span.start;
         }
         while line_start > 0 && self.tokens[line_start - 1].kind == Kind::LineBreak {
@@ -422,7 +427,7 @@ impl Netrc {
                 && line[..line.len() - 1]
                     .iter()
                     .all(|token| token.kind == Kind::Blank);
-            if !is_comment_line {
+            if !is_comment_line || self.ends_macro(above) {
                 break;
             }
             line_start = above;
@@ -451,6 +456,12 @@ impl Netrc {
             None if self.bytes.ends_with(b"\r") => b"\r\n",
             _ => b"\n",
         }
+    }
+
+    /// Whether the line that starts with token `line_start` ends a `macdef` body. Such a line
+    /// starts with `\r` (or is empty), so nothing may be inserted or removed at its start.
+    fn ends_macro(&self, line_start: usize) -> bool {
+        line_start > 0 && self.tokens[line_start - 1].kind == Kind::Macro
     }
 
     /// Whether token `index` is the last one on its line.
@@ -987,6 +998,26 @@ mod tests {
         assert_eq!(Netrc::parse(out.as_bytes()).get("a"), entry("l", "t"));
         let out = upserted("macdef init", "a", "l", "t");
         assert_eq!(out, "macdef init\n\nmachine a\nlogin l\npassword t\n");
+    }
+
+    #[test]
+    fn edits_keep_a_macdef_ended_by_a_line_starting_with_cr() {
+        let file = "macdef m\nbody\n\rdefault login v\n";
+        let out = upserted(file, "a", "l", "t");
+        assert_eq!(
+            out,
+            "macdef m\nbody\n\rmachine a\nlogin l\npassword t\ndefault login v\n"
+        );
+        assert_eq!(Netrc::parse(out.as_bytes()).machines(), ["a"]);
+        let file = "macdef m\nbody\n\rmachine a login u\nmachine b login v\n";
+        let out = removed(file, "a");
+        assert_eq!(out, "macdef m\nbody\n\rmachine b login v\n");
+        assert_eq!(Netrc::parse(out.as_bytes()).machines(), ["b"]);
+        let file = "macdef m\n\r# about default\ndefault login x\n";
+        assert_eq!(
+            upserted(file, "a", "l", "t"),
+            "macdef m\n\r# about default\nmachine a\nlogin l\npassword t\ndefault login x\n"
+        );
     }
 
     #[test]

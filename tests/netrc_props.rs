@@ -29,6 +29,8 @@ const FRAGMENTS: &[&str] = &[
     "#machine x",
     "x#y",
     "\u{e9}t\u{e9}",
+    // Lets separators follow each other, so that lines can start with `\r` or blanks.
+    "",
 ];
 
 const SEPARATORS: &[&str] = &[" ", "  ", "\t", "\n", "\r\n", "\n\n", "\r\n\r\n", "\r", ""];
