@@ -16,6 +16,9 @@ use crate::exit::ConfigError;
 pub const DEFAULT_NETRC_LOGIN: &str = "nix-cache-login";
 pub const ENV_CONFIG: &str = "NIX_CACHE_LOGIN_CONFIG";
 const SYSTEM_CONFIG: &str = "/etc/nix-cache-login/config.toml";
+const NETRC_KEYWORDS: [&str; 6] = [
+    "machine", "default", "login", "password", "account", "macdef",
+];
 
 /// The settings of one run, checked and with paths expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,14 +305,23 @@ impl Config {
         let netrc_login = keys
             .netrc_login
             .unwrap_or_else(|| DEFAULT_NETRC_LOGIN.to_string());
+        // curl reads these words as keywords wherever they stand, quoted or not: a login
+        // `default` would even hand the token to every other host.
+        let is_keyword = NETRC_KEYWORDS
+            .iter()
+            .any(|k| netrc_login.eq_ignore_ascii_case(k));
         if netrc_login.is_empty()
+            || is_keyword
+            || netrc_login.starts_with('#')
             || netrc_login
                 .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
+                .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
         {
             return Err(at(
                 "netrc_login",
-                "must be one word without spaces or control characters".into(),
+                format!(
+                    "{netrc_login:?} must be one word without spaces, quotes or control characters, not starting with # and not a netrc keyword"
+                ),
             ));
         }
 
@@ -570,6 +582,18 @@ cache_host = "cache.example.com"
         assert!(parse_err(&format!("{base}cache_hosts=[]")).contains("empty"));
         let c = parse_ok(&format!("{base}cache_hosts=['a','b:1']"));
         assert_eq!(c.cache_hosts, vec!["a", "b:1"]);
+    }
+
+    #[test]
+    fn netrc_login_must_be_a_plain_word() {
+        for bad in ["default", "Machine", "two words", "#x", "a\\\"b", ""] {
+            let e = parse_err(&format!("{MINIMAL}netrc_login = {bad:?}\n"));
+            assert!(e.contains("netrc_login"), "{bad}: {e}");
+        }
+        assert_eq!(
+            parse_ok(&format!("{MINIMAL}netrc_login = 'oauth2'\n")).netrc_login,
+            "oauth2"
+        );
     }
 
     #[test]

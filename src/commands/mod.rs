@@ -140,6 +140,26 @@ impl Ctx {
 
     /// Writes the access token into the netrc entry of every cache host.
     fn write_netrc(&self, access_token: &Secret) -> Result<()> {
+        let token = access_token.expose();
+        // curl reads a netrc word by word; a token it would split, or read as a keyword, would
+        // send Nix something else than the token.
+        if token.is_empty()
+            || token.starts_with('#')
+            || token
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+            || [
+                "machine", "default", "login", "password", "account", "macdef",
+            ]
+            .iter()
+            .any(|k| token.eq_ignore_ascii_case(k))
+        {
+            anyhow::bail!(
+                "the provider's access token ({} bytes) is not a single netrc word; not writing it to {}",
+                token.len(),
+                self.config.netrc_path.display()
+            );
+        }
         if let Some(warning) = netrc::long_token_warning(access_token.expose()) {
             tracing::warn!("{warning}");
             eprintln!("warning: {warning}");
