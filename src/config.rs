@@ -305,18 +305,7 @@ impl Config {
         let netrc_login = keys
             .netrc_login
             .unwrap_or_else(|| DEFAULT_NETRC_LOGIN.to_string());
-        // curl reads these words as keywords wherever they stand, quoted or not: a login
-        // `default` would even hand the token to every other host.
-        let is_keyword = NETRC_KEYWORDS
-            .iter()
-            .any(|k| netrc_login.eq_ignore_ascii_case(k));
-        if netrc_login.is_empty()
-            || is_keyword
-            || netrc_login.starts_with('#')
-            || netrc_login
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
-        {
+        if !crate::netrc::is_plain_word(&netrc_login) {
             return Err(at(
                 "netrc_login",
                 format!(

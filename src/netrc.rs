@@ -728,6 +728,21 @@ pub fn machine_name(cache_host: &str) -> &str {
     }
 }
 
+/// Whether curl reads `value` back as one and the same word wherever it stands in a netrc:
+/// not empty, no white space, quotes or control characters, no leading `#` (a comment to
+/// older curl), and not a keyword (curl reads `default` as a keyword even after `login`).
+pub fn is_plain_word(value: &str) -> bool {
+    const KEYWORDS: [&str; 6] = [
+        "machine", "default", "login", "password", "account", "macdef",
+    ];
+    !value.is_empty()
+        && !value.starts_with('#')
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
+        && !KEYWORDS.iter().any(|k| value.eq_ignore_ascii_case(k))
+}
+
 /// A one-line warning when curl may not use `password` from the netrc (it is written anyway).
 pub fn long_token_warning(password: &str) -> Option<String> {
     let len = password.len();

@@ -143,17 +143,7 @@ impl Ctx {
         let token = access_token.expose();
         // curl reads a netrc word by word; a token it would split, or read as a keyword, would
         // send Nix something else than the token.
-        if token.is_empty()
-            || token.starts_with('#')
-            || token
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '"')
-            || [
-                "machine", "default", "login", "password", "account", "macdef",
-            ]
-            .iter()
-            .any(|k| token.eq_ignore_ascii_case(k))
-        {
+        if !netrc::is_plain_word(token) {
             anyhow::bail!(
                 "the provider's access token ({} bytes) is not a single netrc word; not writing it to {}",
                 token.len(),
