@@ -16,9 +16,6 @@ use crate::exit::ConfigError;
 pub const DEFAULT_NETRC_LOGIN: &str = "nix-cache-login";
 pub const ENV_CONFIG: &str = "NIX_CACHE_LOGIN_CONFIG";
 const SYSTEM_CONFIG: &str = "/etc/nix-cache-login/config.toml";
-const NETRC_KEYWORDS: [&str; 6] = [
-    "machine", "default", "login", "password", "account", "macdef",
-];
 
 /// The settings of one run, checked and with paths expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
