@@ -13,6 +13,8 @@ echo "== cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== Nix packaging checks"
 bash tests/nix/check.sh
+echo "== fuzz the netrc parser and the config loader (bounded time)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" fuzz/run.sh
 echo "== cargo test"
 # Two cores: each integration test starts a provider and some a browser, so run a few at once.
 cargo test --locked -- --test-threads="${TEST_THREADS:-4}"
