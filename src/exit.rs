@@ -15,17 +15,28 @@ pub const LOGIN_NEEDED: u8 = 3;
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// No usable session: the user must run `nix-cache-login login`. Exit 3.
+/// No usable session: the user must run `nix-cache-login login` (or, for a server's session,
+/// `service-account`). Exit 3.
 #[derive(Debug, thiserror::Error)]
-#[error("{reason}; run `nix-cache-login login`")]
+#[error("{reason}; run `nix-cache-login {command}`")]
 pub struct LoginNeeded {
     pub reason: String,
+    pub command: &'static str,
 }
 
 impl LoginNeeded {
     pub fn new(reason: impl Into<String>) -> Self {
         LoginNeeded {
             reason: reason.into(),
+            command: "login",
+        }
+    }
+
+    /// The way back is another command than `login`.
+    pub fn with_command(reason: impl Into<String>, command: &'static str) -> Self {
+        LoginNeeded {
+            reason: reason.into(),
+            command,
         }
     }
 }

@@ -18,8 +18,9 @@ pub async fn run(ctx: &Ctx, args: &RefreshArgs) -> Result<()> {
     let locked = ctx.store.lock()?;
     let session = load_session(ctx, &locked)?;
     if session.grant == Grant::ClientCredentials {
-        return Err(LoginNeeded::new(
-            "the stored token came from `service-account`, which has no refresh token; run `nix-cache-login service-account` again, or",
+        return Err(LoginNeeded::with_command(
+            "the stored token came from `service-account`, which has no refresh token",
+            "service-account",
         )
         .into());
     }
