@@ -209,10 +209,14 @@ fn classify(e: &serde_json::Error) -> &'static str {
 /// `<first host>-<hash>.json`: readable at a glance, and distinct for every issuer, client
 /// and set of hosts (and for every profile, since profiles differ in one of those).
 fn file_name(config: &Config) -> String {
+    // A profile gets a store of its own even where it shares issuer, client and hosts with
+    // another (it may ask for other scopes); no profile adds nothing, keeping older names.
+    let profile = config.profile.as_deref().map(|p| format!("profile:{p}"));
     let hash = fsutil::name_hash(
         [config.issuer_str(), &config.client_id]
             .into_iter()
-            .chain(config.cache_hosts.iter().map(String::as_str)),
+            .chain(config.cache_hosts.iter().map(String::as_str))
+            .chain(profile.as_deref()),
     );
     let host: String = config.cache_hosts[0]
         .chars()
@@ -255,6 +259,9 @@ mod tests {
         assert_ne!(a, file_name(&config("https://a", &["h2"])));
         assert_eq!(a, file_name(&config("https://a/", &["h"])));
         assert!(file_name(&config("https://a", &["[::1]:80"])).starts_with("___1__80-"));
+        let mut profiled = config("https://a", &["h"]);
+        profiled.profile = Some("staging".into());
+        assert_ne!(a, file_name(&profiled));
     }
 
     #[test]
