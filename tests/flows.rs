@@ -428,3 +428,26 @@ fn logout_revokes_with_a_plain_http_loopback_issuer() {
     assert!(!idp.is_active(&refresh_token), "revoked at the provider");
     assert_eq!(netrc_password(&env, "cache.test"), None);
 }
+
+#[test]
+fn profiles_select_other_hosts_with_their_own_store() {
+    let idp = Idp::start(IdpOptions::default());
+    let mut env = TestEnv::new_server(&idp);
+    seeded(&env);
+    env.update_config(|c| c.extra = "[profiles.mirror]\ncache_host = 'mirror.test'\n".into());
+    let out = env.cli(&["--profile", "mirror", "service-account"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(netrc_password(&env, "mirror.test").is_some());
+    assert_eq!(netrc_password(&env, "cache.test"), None);
+    let status = env.cli(&["status", "--profile", "mirror", "--json"]);
+    assert!(status.status.success(), "{}", describe(&status));
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["profile"], "mirror");
+    // The top level is another session, not logged in yet.
+    let top = env.cli(&["status"]);
+    assert_ne!(top.status.code(), Some(0), "{}", describe(&top));
+    let out = env.cli(&["--profile", "nope", "status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mirror"));
+    assert_others_intact(&env);
+}
