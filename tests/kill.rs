@@ -211,23 +211,7 @@ fn sigkill_during_service_account() {
     let out = env.cli(&["service-account"]);
     assert!(out.status.success(), "{}", describe(&out));
 
-    let mut rng = Rng::from_env_or_clock("KILL_TEST_SEED");
-    let started = Instant::now();
-    let tally = kill_loop(&env, "service-account", 210, &mut rng);
-    let left = leftovers_are_cleaned(&env, "service-account");
-    let token = netrc_password(&env.netrc_path(), HOST).unwrap();
-    assert!(idp.is_active(&token), "the last token is good");
-    println!(
-        "service-account: {} kills survived ({} runs finished before their kill) in {:?}; netrc old {} / new {}; store old {} / new {}; killed between store and netrc {}; {left} temp files left by kills, all removed by the next run",
-        tally.kills,
-        tally.finished_first,
-        started.elapsed(),
-        tally.netrc_old,
-        tally.netrc_new,
-        tally.store_old,
-        tally.store_new,
-        tally.between
-    );
+    let tally = kill_and_recover(&idp, &env, "service-account", 210, "KILL_TEST_SEED");
     assert!(tally.kills >= 200, "{tally:?}");
 }
 
@@ -244,14 +228,27 @@ fn sigkill_during_refresh() {
     let out = env.cli(&["login", "--timeout", "60s"]);
     assert!(out.status.success(), "login: {}", describe(&out));
 
-    let mut rng = Rng::from_env_or_clock("KILL_TEST_SEED_REFRESH");
+    kill_and_recover(&idp, &env, "refresh", 60, "KILL_TEST_SEED_REFRESH");
+}
+
+/// [`kill_loop`] with `kills` kills of `command` (the seed from `seed_var` or the clock), then
+/// [`leftovers_are_cleaned`]; the token in the netrc at the end must be live at `idp`.
+/// Prints the figures.
+fn kill_and_recover(
+    idp: &Idp,
+    env: &TestEnv,
+    command: &str,
+    kills: usize,
+    seed_var: &str,
+) -> Tally {
+    let mut rng = Rng::from_env_or_clock(seed_var);
     let started = Instant::now();
-    let tally = kill_loop(&env, "refresh", 60, &mut rng);
-    let left = leftovers_are_cleaned(&env, "refresh");
+    let tally = kill_loop(env, command, kills, &mut rng);
+    let left = leftovers_are_cleaned(env, command);
     let token = netrc_password(&env.netrc_path(), HOST).unwrap();
     assert!(idp.is_active(&token), "the last token is good");
     println!(
-        "refresh: {} kills survived ({} runs finished before their kill) in {:?}; netrc old {} / new {}; store old {} / new {}; killed between store and netrc {}; {left} temp files left by kills, all removed by the next run",
+        "{command}: {} kills survived ({} runs finished before their kill) in {:?}; netrc old {} / new {}; store old {} / new {}; killed between store and netrc {}; {left} temp files left by kills, all removed by the next run",
         tally.kills,
         tally.finished_first,
         started.elapsed(),
@@ -261,4 +258,5 @@ fn sigkill_during_refresh() {
         tally.store_new,
         tally.between
     );
+    tally
 }

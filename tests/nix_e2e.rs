@@ -116,6 +116,29 @@ fn assert_all_refused(requests: &[CacheRequest], why: &str) {
     }
 }
 
+/// The run fetched the path, every request accepted for `sub` (see [`assert_all_accepted`]).
+fn expect_fetched((run, requests): (NixRun, Vec<CacheRequest>), sub: &str) -> Vec<CacheRequest> {
+    assert!(run.fetched, "{}", run.describe());
+    assert_all_accepted(&requests, sub);
+    requests
+}
+
+/// The cache turned the run away, every request for `why` (see [`assert_all_refused`]).
+fn expect_refused((run, requests): (NixRun, Vec<CacheRequest>), why: &str) -> Vec<CacheRequest> {
+    assert!(run.refused_by_cache(), "{}", run.describe());
+    assert_all_refused(&requests, why);
+    requests
+}
+
+/// A Nix lab, a provider with `options`, and the test cache serving the lab's binary cache
+/// to holders of that provider's tokens.
+fn lab_with_cache(options: IdpOptions) -> (NixLab, Idp, CacheServer) {
+    let lab = NixLab::new();
+    let idp = Idp::start(options);
+    let cache = CacheServer::start(&idp, lab.cache_dir());
+    (lab, idp, cache)
+}
+
 /// A CLI sandbox whose `cache_host` is the test cache (`127.0.0.1:PORT`; the netrc entry is
 /// `machine 127.0.0.1`).
 fn cli_for(env: TestEnv, cache: &CacheServer) -> TestEnv {
@@ -124,39 +147,46 @@ fn cli_for(env: TestEnv, cache: &CacheServer) -> TestEnv {
     env
 }
 
+/// [`cli_for`] a user who approves in the (headless) browser.
+fn browser_cli_for(idp: &Idp, cache: &CacheServer) -> TestEnv {
+    cli_for(TestEnv::new(idp).with_browser(BrowserMode::Approve), cache)
+}
+
+/// Runs the CLI with `args`, which must succeed.
+fn cli_ok(env: &TestEnv, args: &[&str]) {
+    let out = env.cli(args);
+    assert!(out.status.success(), "{}: {}", args[0], describe(&out));
+}
+
 #[test]
 fn login_lets_nix_fetch_and_logout_stops_it() {
     let started = Instant::now();
-    let lab = NixLab::new();
-    let idp = Idp::start(IdpOptions::default());
-    let cache = CacheServer::start(&idp, lab.cache_dir());
-    let env = cli_for(
-        TestEnv::new(&idp).with_browser(BrowserMode::Approve),
-        &cache,
-    );
+    let (lab, idp, cache) = lab_with_cache(IdpOptions::default());
+    let env = browser_cli_for(&idp, &cache);
     let netrc = env.netrc_path();
 
     // No netrc file yet: Nix ignores the missing file and asks without credentials.
     assert!(!netrc.exists());
-    let (run, requests) = substitute(&lab, &cache, &netrc, "before login (no netrc file)");
-    assert!(run.refused_by_cache(), "{}", run.describe());
-    assert_all_refused(&requests, "no-authorization");
+    expect_refused(
+        substitute(&lab, &cache, &netrc, "before login (no netrc file)"),
+        "no-authorization",
+    );
 
-    let out = env.cli(&["login", "--timeout", "60s"]);
-    assert!(out.status.success(), "login: {}", describe(&out));
+    cli_ok(&env, &["login", "--timeout", "60s"]);
     let token = netrc_password(&netrc, "127.0.0.1").expect("a netrc entry for 127.0.0.1");
 
-    let (run, requests) = substitute(&lab, &cache, &netrc, "after login (browser, PKCE)");
-    assert!(run.fetched, "{}", run.describe());
-    assert_all_accepted(&requests, "alice");
+    expect_fetched(
+        substitute(&lab, &cache, &netrc, "after login (browser, PKCE)"),
+        "alice",
+    );
 
-    let out = env.cli(&["logout"]);
-    assert!(out.status.success(), "logout: {}", describe(&out));
+    cli_ok(&env, &["logout"]);
     assert_eq!(netrc_password(&netrc, "127.0.0.1"), None);
 
-    let (run, requests) = substitute(&lab, &cache, &netrc, "after logout");
-    assert!(run.refused_by_cache(), "{}", run.describe());
-    assert_all_refused(&requests, "no-authorization");
+    expect_refused(
+        substitute(&lab, &cache, &netrc, "after logout"),
+        "no-authorization",
+    );
 
     // The limit of logout, shown rather than hidden: the access token is a JWT that this
     // cache checks offline, so a copy taken before logout still opens it until `exp`.
@@ -186,17 +216,15 @@ fn login_lets_nix_fetch_and_logout_stops_it() {
 #[test]
 fn service_account_alone_lets_nix_fetch() {
     let started = Instant::now();
-    let lab = NixLab::new();
-    let idp = Idp::start(IdpOptions::default());
-    let cache = CacheServer::start(&idp, lab.cache_dir());
+    let (lab, idp, cache) = lab_with_cache(IdpOptions::default());
     let env = cli_for(TestEnv::new_server(&idp), &cache);
 
-    let out = env.cli(&["service-account"]);
-    assert!(out.status.success(), "service-account: {}", describe(&out));
+    cli_ok(&env, &["service-account"]);
 
-    let (run, requests) = substitute(&lab, &cache, &env.netrc_path(), "after service-account");
-    assert!(run.fetched, "{}", run.describe());
-    assert_all_accepted(&requests, idp.server_client_id());
+    expect_fetched(
+        substitute(&lab, &cache, &env.netrc_path(), "after service-account"),
+        idp.server_client_id(),
+    );
     report(
         "service_account_alone_lets_nix_fetch",
         started,
@@ -209,30 +237,23 @@ fn service_account_alone_lets_nix_fetch() {
 #[test]
 fn expired_token_fails_and_refresh_fixes_it() {
     let started = Instant::now();
-    let lab = NixLab::new();
     // Long enough for a Nix run on a loaded machine, short enough to wait out.
-    let idp = Idp::start(IdpOptions {
+    let (lab, idp, cache) = lab_with_cache(IdpOptions {
         access_token_ttl: 10,
         ..IdpOptions::default()
     });
-    let cache = CacheServer::start(&idp, lab.cache_dir());
-    let env = cli_for(
-        TestEnv::new(&idp).with_browser(BrowserMode::Approve),
-        &cache,
-    );
+    let env = browser_cli_for(&idp, &cache);
     let netrc = env.netrc_path();
 
-    let out = env.cli(&["login", "--timeout", "60s"]);
-    assert!(out.status.success(), "login: {}", describe(&out));
+    cli_ok(&env, &["login", "--timeout", "60s"]);
     let first = netrc_password(&netrc, "127.0.0.1").expect("netrc entry");
-    let (run, requests) = substitute(&lab, &cache, &netrc, "fresh token");
-    assert!(run.fetched, "{}", run.describe());
-    assert_all_accepted(&requests, "alice");
+    expect_fetched(substitute(&lab, &cache, &netrc, "fresh token"), "alice");
 
     let waited = wait_past(token_exp(&first));
-    let (run, requests) = substitute(&lab, &cache, &netrc, "same token, expired");
-    assert!(run.refused_by_cache(), "{}", run.describe());
-    assert_all_refused(&requests, "expired");
+    expect_refused(
+        substitute(&lab, &cache, &netrc, "same token, expired"),
+        "expired",
+    );
 
     // `status` sees it too, and names the cure.
     let status = env.cli(&["status"]);
@@ -243,13 +264,10 @@ fn expired_token_fails_and_refresh_fixes_it() {
         describe(&status)
     );
 
-    let out = env.cli(&["refresh"]);
-    assert!(out.status.success(), "refresh: {}", describe(&out));
+    cli_ok(&env, &["refresh"]);
     let second = netrc_password(&netrc, "127.0.0.1").expect("netrc entry");
     assert_ne!(second, first);
-    let (run, requests) = substitute(&lab, &cache, &netrc, "after refresh");
-    assert!(run.fetched, "{}", run.describe());
-    assert_all_accepted(&requests, "alice");
+    expect_fetched(substitute(&lab, &cache, &netrc, "after refresh"), "alice");
     report(
         "expired_token_fails_and_refresh_fixes_it",
         started,
@@ -268,71 +286,63 @@ fn expired_token_fails_and_refresh_fixes_it() {
 #[test]
 fn nix_remembers_a_refused_narinfo_unless_the_negative_ttl_is_zero() {
     let started = Instant::now();
-    let lab = NixLab::new();
-    let idp = Idp::start(IdpOptions {
+    let (lab, idp, cache) = lab_with_cache(IdpOptions {
         client_credentials_ttl: 10,
         ..IdpOptions::default()
     });
-    let cache = CacheServer::start(&idp, lab.cache_dir());
     let env = cli_for(TestEnv::new_server(&idp), &cache);
     let netrc = env.netrc_path();
     let home = lab.new_dir("shared-home");
     let hour: &[(&str, &str)] = &[("narinfo-cache-negative-ttl", "3600")];
 
-    let out = env.cli(&["service-account"]);
-    assert!(out.status.success(), "service-account: {}", describe(&out));
+    cli_ok(&env, &["service-account"]);
     let first = netrc_password(&netrc, "127.0.0.1").expect("netrc entry");
+    // Every run here shares one HOME (Nix's own narinfo cache lives there).
+    let shared = |path: TestPath, options: &[(&str, &str)], label: &str| {
+        fetch(
+            &lab,
+            &cache,
+            &Fetch {
+                cache_url: cache.url(),
+                netrc: &netrc,
+                path,
+                home: Some(&home),
+                options,
+                label,
+            },
+        )
+    };
     // Another path first: Nix caches the cache's nix-cache-info in the shared HOME, so later
     // runs go straight to the main path's narinfo.
-    let (run, requests) = fetch(
-        &lab,
-        &cache,
-        &Fetch {
-            cache_url: cache.url(),
-            netrc: &netrc,
-            path: TestPath::Other,
-            home: Some(&home),
-            options: hour,
-            label: "other path, shared HOME, negative TTL 3600 s",
-        },
+    let requests = expect_fetched(
+        shared(
+            TestPath::Other,
+            hour,
+            "other path, shared HOME, negative TTL 3600 s",
+        ),
+        idp.server_client_id(),
     );
-    assert!(run.fetched, "{}", run.describe());
-    assert_all_accepted(&requests, idp.server_client_id());
     assert!(requests.iter().any(|r| r.path == "/nix-cache-info"));
 
     wait_past(token_exp(&first));
-    let (run, requests) = fetch(
-        &lab,
-        &cache,
-        &Fetch {
-            cache_url: cache.url(),
-            netrc: &netrc,
-            path: TestPath::Main,
-            home: Some(&home),
-            options: hour,
-            label: "main path, expired token, shared HOME, TTL 3600 s",
-        },
+    let requests = expect_refused(
+        shared(
+            TestPath::Main,
+            hour,
+            "main path, expired token, shared HOME, TTL 3600 s",
+        ),
+        "expired",
     );
-    assert!(run.refused_by_cache(), "{}", run.describe());
-    assert_all_refused(&requests, "expired");
     assert!(
         requests.iter().all(|r| r.path.ends_with(".narinfo")),
         "nix-cache-info came from Nix's own cache: {requests:#?}"
     );
 
-    let out = env.cli(&["service-account"]);
-    assert!(out.status.success(), "service-account: {}", describe(&out));
-    let (run, requests) = fetch(
-        &lab,
-        &cache,
-        &Fetch {
-            cache_url: cache.url(),
-            netrc: &netrc,
-            path: TestPath::Main,
-            home: Some(&home),
-            options: hour,
-            label: "main path, new token, shared HOME, TTL 3600 s",
-        },
+    cli_ok(&env, &["service-account"]);
+    let (run, requests) = shared(
+        TestPath::Main,
+        hour,
+        "main path, new token, shared HOME, TTL 3600 s",
     );
     assert!(!run.fetched, "{}", run.describe());
     assert!(
@@ -346,20 +356,14 @@ fn nix_remembers_a_refused_narinfo_unless_the_negative_ttl_is_zero() {
         "Nix did not even ask: the 401 is cached as absent"
     );
 
-    let (run, requests) = fetch(
-        &lab,
-        &cache,
-        &Fetch {
-            cache_url: cache.url(),
-            netrc: &netrc,
-            path: TestPath::Main,
-            home: Some(&home),
-            options: &[("narinfo-cache-negative-ttl", "0")],
-            label: "main path, new token, shared HOME, TTL 0",
-        },
+    expect_fetched(
+        shared(
+            TestPath::Main,
+            &[("narinfo-cache-negative-ttl", "0")],
+            "main path, new token, shared HOME, TTL 0",
+        ),
+        idp.server_client_id(),
     );
-    assert!(run.fetched, "{}", run.describe());
-    assert_all_accepted(&requests, idp.server_client_id());
     report(
         "nix_remembers_a_refused_narinfo_unless_the_negative_ttl_is_zero",
         started,

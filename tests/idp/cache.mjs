@@ -30,25 +30,7 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import process from 'node:process';
 
-function env(name, fallback) {
-  const value = process.env[name];
-  return value === undefined || value === '' ? fallback : value;
-}
-
-function die(message) {
-  process.stderr.write(`cache: ${message}\n`);
-  process.exit(2);
-}
-
-function envInt(name, fallback) {
-  const raw = env(name, undefined);
-  if (raw === undefined) return fallback;
-  const value = Number.parseInt(raw, 10);
-  if (!Number.isSafeInteger(value) || value < 0 || String(value) !== raw.trim()) {
-    die(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
+import { env, envInt, die } from './env.mjs';
 
 const HOST = '127.0.0.1';
 const PORT = envInt('CACHE_PORT', 0);

@@ -17,35 +17,9 @@ import process from 'node:process';
 
 import Provider, { errors } from 'oidc-provider';
 
+import { env, envInt, envBool, die } from './env.mjs';
+
 // ---------------------------------------------------------------- settings
-
-function env(name, fallback) {
-  const value = process.env[name];
-  return value === undefined || value === '' ? fallback : value;
-}
-
-function envInt(name, fallback) {
-  const raw = env(name, undefined);
-  if (raw === undefined) return fallback;
-  const value = Number.parseInt(raw, 10);
-  if (!Number.isSafeInteger(value) || value < 0 || String(value) !== raw.trim()) {
-    die(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
-function envBool(name, fallback) {
-  const raw = env(name, undefined);
-  if (raw === undefined) return fallback;
-  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
-  return die(`${name} must be a boolean (1/0/true/false), got ${JSON.stringify(raw)}`);
-}
-
-function die(message) {
-  process.stderr.write(`provider: ${message}\n`);
-  process.exit(2);
-}
 
 function argValue(flag) {
   const i = process.argv.indexOf(flag);

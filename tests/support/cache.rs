@@ -3,19 +3,15 @@
 //! unless the request's Basic-auth password is a live JWT access token of the test provider
 //! (signature from the provider's JWKS, `iss`, `aud` = the provider's resource, `exp`).
 
+use std::ffi::OsStr;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::idp::{Idp, ensure_node_modules};
-use super::idp_dir;
-use super::proc::stop_group;
+use super::idp::Idp;
+use super::proc::NodeService;
 
 /// How long the cache may take to print its READY line (it loads the provider's JWKS first).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,9 +62,7 @@ impl CacheRequest {
 
 /// A running cache; stopped (its process group) on drop.
 pub struct CacheServer {
-    child: Child,
-    // Closing it tells the cache to exit even if this process dies without dropping.
-    _stdin: ChildStdin,
+    service: NodeService,
     _dir: TempDir,
     url: String,
     port: u16,
@@ -85,7 +79,6 @@ impl CacheServer {
 
     /// Like [`CacheServer::start`], for any issuer (`ca` is trusted for an https one).
     pub fn start_for(issuer: &str, ca: &Path, audience: &str, cache_dir: &Path) -> CacheServer {
-        ensure_node_modules();
         let dir = tempfile::Builder::new()
             .prefix("ncl-cache-")
             .tempdir()
@@ -93,82 +86,29 @@ impl CacheServer {
         let request_log = dir.path().join("requests.log");
         let stderr_log = dir.path().join("cache.stderr.log");
         fs::write(&request_log, "").expect("create the request log");
-        let stderr_file = fs::File::create(&stderr_log).expect("create the stderr log");
 
-        let mut cmd = Command::new("node");
-        cmd.arg("cache.mjs")
-            .current_dir(idp_dir())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir.path())
-            .env("CACHE_DIR", cache_dir)
-            .env("CACHE_ISSUER", issuer)
-            .env("CACHE_CA_FILE", ca)
-            .env("CACHE_AUDIENCE", audience)
-            .env("CACHE_REQUEST_LOG", &request_log)
-            .env("CACHE_EXIT_ON_STDIN_EOF", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr_file));
-        {
-            use std::os::unix::process::CommandExt;
-            cmd.process_group(0);
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `node cache.mjs` (is node installed?): {e}"));
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-
-        let (tx, rx) = mpsc::channel::<String>();
-        thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("READY ")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-            }
-        });
-
-        let stderr_text = || fs::read_to_string(&stderr_log).unwrap_or_default();
-        let deadline = Instant::now() + START_TIMEOUT;
-        let url = loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(url) => break url,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        panic!(
-                            "the test cache exited ({status}) before it was ready:\n{}",
-                            stderr_text()
-                        );
-                    }
-                    if Instant::now() >= deadline {
-                        stop_group(&mut child, Duration::from_secs(2));
-                        panic!(
-                            "the test cache was not ready within {START_TIMEOUT:?}:\n{}",
-                            stderr_text()
-                        );
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    stop_group(&mut child, Duration::from_secs(2));
-                    panic!(
-                        "the test cache closed its stdout before it was ready:\n{}",
-                        stderr_text()
-                    );
-                }
-            }
-        };
+        let envs: [(&str, &OsStr); 6] = [
+            ("CACHE_DIR", cache_dir.as_os_str()),
+            ("CACHE_ISSUER", issuer.as_ref()),
+            ("CACHE_CA_FILE", ca.as_os_str()),
+            ("CACHE_AUDIENCE", audience.as_ref()),
+            ("CACHE_REQUEST_LOG", request_log.as_os_str()),
+            ("CACHE_EXIT_ON_STDIN_EOF", "1".as_ref()),
+        ];
+        let (service, url) = NodeService::start(
+            "cache.mjs",
+            "the test cache",
+            dir.path(),
+            envs,
+            &stderr_log,
+            START_TIMEOUT,
+        );
         let port = url
             .strip_prefix("http://127.0.0.1:")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected READY line from the cache: {url}"));
         CacheServer {
-            child,
-            _stdin: stdin,
+            service,
             _dir: dir,
             url,
             port,
@@ -231,13 +171,7 @@ impl CacheServer {
     }
 
     pub fn stop(&mut self) {
-        stop_group(&mut self.child, Duration::from_secs(3));
-    }
-}
-
-impl Drop for CacheServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.service.stop();
     }
 }
 

@@ -1,19 +1,17 @@
 //! The test OpenID provider (`tests/idp/provider.mjs`) as a child process.
 
+use std::ffi::OsString;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use tempfile::TempDir;
 
 use super::certs::TestCa;
 use super::http::{CurlResponse, curl};
 use super::idp_dir;
-use super::proc::{output_with_timeout, stop_group};
+use super::proc::{NodeService, output_with_timeout};
 
 /// How long the provider may take to print its READY line.
 // Generous: on a loaded two-core machine node takes long to load oidc-provider.
@@ -176,9 +174,7 @@ impl IdpOptions {
 
 /// A running provider; stopped (its whole process group) on drop.
 pub struct Idp {
-    child: Child,
-    // Closing it tells the provider to exit even if this process dies without dropping.
-    _stdin: ChildStdin,
+    service: NodeService,
     dir: TempDir,
     ca: TestCa,
     issuer: String,
@@ -192,7 +188,6 @@ impl Idp {
     /// Starts a provider with a new CA and waits (90 s at most) for it to be ready.
     /// Panics with the provider's stderr when it does not come up.
     pub fn start(options: IdpOptions) -> Idp {
-        ensure_node_modules();
         let dir = tempfile::Builder::new()
             .prefix("ncl-idp-")
             .tempdir()
@@ -201,74 +196,22 @@ impl Idp {
         let request_log = dir.path().join("requests.log");
         let stderr_log = dir.path().join("provider.stderr.log");
         fs::write(&request_log, "").expect("create the request log");
-        let stderr_file = fs::File::create(&stderr_log).expect("create the stderr log");
 
-        let mut cmd = Command::new("node");
-        cmd.arg("provider.mjs")
-            .current_dir(idp_dir())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir.path())
-            .env("IDP_TLS_CERT", &ca.server_cert)
-            .env("IDP_TLS_KEY", &ca.server_key)
-            .env("IDP_REQUEST_LOG", &request_log)
-            .env("IDP_EXIT_ON_STDIN_EOF", "1")
-            .envs(options.env())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr_file));
-        {
-            use std::os::unix::process::CommandExt;
-            cmd.process_group(0);
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `node provider.mjs` (is node installed?): {e}"));
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-
-        // Read stdout on a thread: send the READY line, then keep draining.
-        let (tx, rx) = mpsc::channel::<String>();
-        thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("READY ")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-            }
-        });
-
-        let deadline = Instant::now() + START_TIMEOUT;
-        let issuer = loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(issuer) => break issuer,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        panic!(
-                            "the test provider exited ({status}) before it was ready:\n{}",
-                            fs::read_to_string(&stderr_log).unwrap_or_default()
-                        );
-                    }
-                    if Instant::now() >= deadline {
-                        stop_group(&mut child, Duration::from_secs(2));
-                        panic!(
-                            "the test provider was not ready within {START_TIMEOUT:?}:\n{}",
-                            fs::read_to_string(&stderr_log).unwrap_or_default()
-                        );
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    stop_group(&mut child, Duration::from_secs(2));
-                    panic!(
-                        "the test provider closed its stdout before it was ready:\n{}",
-                        fs::read_to_string(&stderr_log).unwrap_or_default()
-                    );
-                }
-            }
-        };
+        let mut envs: Vec<(OsString, OsString)> = vec![
+            ("IDP_TLS_CERT".into(), ca.server_cert.clone().into()),
+            ("IDP_TLS_KEY".into(), ca.server_key.clone().into()),
+            ("IDP_REQUEST_LOG".into(), request_log.clone().into()),
+            ("IDP_EXIT_ON_STDIN_EOF".into(), "1".into()),
+        ];
+        envs.extend(options.env().into_iter().map(|(k, v)| (k.into(), v.into())));
+        let (service, issuer) = NodeService::start(
+            "provider.mjs",
+            "the test provider",
+            dir.path(),
+            envs,
+            &stderr_log,
+            START_TIMEOUT,
+        );
         // `IDP_HTTP=1` in extra_env serves plain http (loopback issuers may be http).
         let port = issuer
             .strip_prefix("https://127.0.0.1:")
@@ -278,8 +221,7 @@ impl Idp {
             .unwrap_or_else(|| panic!("unexpected READY line: {issuer}"));
 
         Idp {
-            child,
-            _stdin: stdin,
+            service,
             dir,
             ca,
             issuer,
@@ -515,13 +457,7 @@ impl Idp {
 
     /// Stops the provider now (drop does the same).
     pub fn stop(&mut self) {
-        stop_group(&mut self.child, Duration::from_secs(3));
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        self.stop();
+        self.service.stop();
     }
 }
 

@@ -1,7 +1,11 @@
 //! Process helpers: run with a deadline, stop a process group for sure.
 
-use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -123,4 +127,114 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec<u8
         }
         buf
     })
+}
+
+/// A Node script of `tests/idp` (the provider, the cache) running as a child process in
+/// its own process group; the group is stopped on drop.
+pub struct NodeService {
+    child: Child,
+    // Closing it tells the script to exit even if this process dies without dropping
+    // (the script is started with its `*_EXIT_ON_STDIN_EOF=1` in `envs`).
+    _stdin: ChildStdin,
+}
+
+impl NodeService {
+    /// Runs `node SCRIPT` in `tests/idp` with a clean environment (`PATH`, `HOME` = `home`,
+    /// and `envs`), its stderr going to `stderr_log` (created here), and waits at most
+    /// `timeout` for the line `READY <rest>` on its stdout; returns the service and `rest`.
+    /// Its stdout is drained on a thread afterwards. Panics with the stderr log, naming the
+    /// service `what` (e.g. "the test provider"), when it does not come up.
+    pub fn start<I, K, V>(
+        script: &str,
+        what: &str,
+        home: &Path,
+        envs: I,
+        stderr_log: &Path,
+        timeout: Duration,
+    ) -> (NodeService, String)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        use std::os::unix::process::CommandExt;
+        super::idp::ensure_node_modules();
+        let stderr_file = fs::File::create(stderr_log).expect("create the stderr log");
+        let mut cmd = Command::new("node");
+        cmd.arg(script)
+            .current_dir(super::idp_dir())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .envs(envs)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr_file))
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `node {script}` (is node installed?): {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+
+        // Read stdout on a thread: send the READY line, then keep draining.
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("READY ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(rest.trim().to_owned());
+                }
+            }
+        });
+
+        let stderr_text = || fs::read_to_string(stderr_log).unwrap_or_default();
+        let deadline = Instant::now() + timeout;
+        let ready = loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(rest) => break rest,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        panic!(
+                            "{what} exited ({status}) before it was ready:\n{}",
+                            stderr_text()
+                        );
+                    }
+                    if Instant::now() >= deadline {
+                        stop_group(&mut child, Duration::from_secs(2));
+                        panic!(
+                            "{what} was not ready within {timeout:?}:\n{}",
+                            stderr_text()
+                        );
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    stop_group(&mut child, Duration::from_secs(2));
+                    panic!(
+                        "{what} closed its stdout before it was ready:\n{}",
+                        stderr_text()
+                    );
+                }
+            }
+        };
+        let service = NodeService {
+            child,
+            _stdin: stdin,
+        };
+        (service, ready)
+    }
+
+    /// Stops the process group (SIGTERM, SIGKILL after 3 s).
+    pub fn stop(&mut self) {
+        stop_group(&mut self.child, Duration::from_secs(3));
+    }
+}
+
+impl Drop for NodeService {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
