@@ -234,7 +234,7 @@ fn session_from_tokens(
     let now = clock::now();
     let access_claims = jwt::decode_claims(tokens.access_token.expose());
     let mut session = match previous {
-        Some(p) if p.grant == grant || grant == Grant::AuthorizationCode => Session {
+        Some(p) if p.grant == grant => Session {
             grant,
             access_token: tokens.access_token.clone(),
             obtained_at: now,
