@@ -1,6 +1,6 @@
 //! Process helpers: run with a deadline, stop a process group for sure.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -144,6 +144,10 @@ impl NodeService {
     /// `timeout` for the line `READY <rest>` on its stdout; returns the service and `rest`.
     /// Its stdout is drained on a thread afterwards. Panics with the stderr log, naming the
     /// service `what` (e.g. "the test provider"), when it does not come up.
+    ///
+    /// A start that has not printed READY within a third of `timeout` is stopped and tried
+    /// again (three tries in all): it normally takes half a second, but a rare start seen
+    /// under load never printed READY at all, and one hung start must not fail a test.
     pub fn start<I, K, V>(
         script: &str,
         what: &str,
@@ -157,8 +161,37 @@ impl NodeService {
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
-        use std::os::unix::process::CommandExt;
         super::idp::ensure_node_modules();
+        let envs: Vec<(OsString, OsString)> = envs
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+            .collect();
+        const TRIES: u32 = 3;
+        for attempt in 1..=TRIES {
+            let last = attempt == TRIES;
+            if let Some(started) =
+                Self::try_start(script, what, home, &envs, stderr_log, timeout / TRIES, last)
+            {
+                return started;
+            }
+            eprintln!(
+                "{what} was not ready within {:?}; starting it again",
+                timeout / TRIES
+            );
+        }
+        unreachable!("the last try panics instead of returning None")
+    }
+
+    fn try_start(
+        script: &str,
+        what: &str,
+        home: &Path,
+        envs: &[(OsString, OsString)],
+        stderr_log: &Path,
+        timeout: Duration,
+        last: bool,
+    ) -> Option<(NodeService, String)> {
+        use std::os::unix::process::CommandExt;
         let stderr_file = fs::File::create(stderr_log).expect("create the stderr log");
         let mut cmd = Command::new("node");
         cmd.arg(script)
@@ -166,7 +199,7 @@ impl NodeService {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", home)
-            .envs(envs)
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr_file))
@@ -205,6 +238,9 @@ impl NodeService {
                     }
                     if Instant::now() >= deadline {
                         stop_group(&mut child, Duration::from_secs(2));
+                        if !last {
+                            return None;
+                        }
                         panic!(
                             "{what} was not ready within {timeout:?}:\n{}",
                             stderr_text()
@@ -224,7 +260,7 @@ impl NodeService {
             child,
             _stdin: stdin,
         };
-        (service, ready)
+        Some((service, ready))
     }
 
     /// Stops the process group (SIGTERM, SIGKILL after 3 s).
