@@ -9,6 +9,7 @@
 // (or http:// with IDP_HTTP=1, for the demo: a real browser then needs no test CA)
 // (oidc-provider itself may print NOTICE lines to stdout before that).
 
+import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -109,8 +110,18 @@ function logRequest(method, path, status, extra = {}) {
 
 // ---------------------------------------------------------------- keys
 
-// A fresh RS256 signing key on every start (ID tokens and JWT access tokens).
-const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+// A fresh RS256 signing key on every start (ID tokens and JWT access tokens), made by the
+// openssl command rather than crypto.generateKeyPairSync: on Node 20, a key from
+// generateKeyPairSync can deadlock the process when the garbage collector destroys the
+// key-generation job while the key is being exported as a JWK (seen here: about 1 start in
+// 50 with four starting at once hung forever in ~KeyGenJob -> uv_mutex_lock, under
+// KeyObjectHandle::ExportJWK). A key parsed from PEM has no such job.
+const privateKey = crypto.createPrivateKey(
+  execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }),
+);
+const publicKey = crypto.createPublicKey(privateKey);
 const signingJwk = {
   ...privateKey.export({ format: 'jwk' }),
   kid: crypto.randomBytes(8).toString('hex'),
