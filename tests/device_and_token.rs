@@ -313,12 +313,7 @@ fn login_chooses_the_device_flow_without_browser_or_display() {
     env.remove_env("DISPLAY");
     env.remove_env("WAYLAND_DISPLAY");
 
-    let mut run = Running::start(&env, &["login", "--timeout", "60s"]);
-    let prompt = run.device_prompt();
-    let hook_report = approve_on_device(BrowserHook::new(BrowserMode::Device), &prompt, true);
-    let out = run.finish();
-    assert!(out.status.success(), "{}\n{hook_report}", describe(&out));
-    let err = stderr(&out);
+    let err = plain_login_approved_on_device(&env);
     assert!(
         err.contains("Using the device flow: no $DISPLAY or $WAYLAND_DISPLAY, and no $BROWSER."),
         "{err}"
@@ -482,12 +477,7 @@ fn login_falls_back_to_the_device_flow_when_no_browser_opens() {
     env.set_env("PATH", empty_path.to_str().unwrap());
     env.set_env("DISPLAY", ":99");
 
-    let mut run = Running::start(&env, &["login", "--timeout", "60s"]);
-    let prompt = run.device_prompt();
-    let hook_report = approve_on_device(BrowserHook::new(BrowserMode::Device), &prompt, true);
-    let out = run.finish();
-    assert!(out.status.success(), "{}\n{hook_report}", describe(&out));
-    let err = stderr(&out);
+    let err = plain_login_approved_on_device(&env);
     assert!(
         err.contains("Using the browser flow: $BROWSER is set."),
         "{err}"
@@ -501,4 +491,15 @@ fn login_falls_back_to_the_device_flow_when_no_browser_opens() {
         "no login URL for a browser flow that was given up: {err}"
     );
     assert_eq!(stored(&env)["grant"], "device_code");
+}
+
+/// Runs plain `login` (no flow forced), approves the device code it prints in the headless
+/// browser, and returns the CLI's stderr once it has succeeded.
+fn plain_login_approved_on_device(env: &TestEnv) -> String {
+    let mut run = Running::start(env, &["login", "--timeout", "60s"]);
+    let prompt = run.device_prompt();
+    let hook_report = approve_on_device(BrowserHook::new(BrowserMode::Device), &prompt, true);
+    let out = run.finish();
+    assert!(out.status.success(), "{}\n{hook_report}", describe(&out));
+    stderr(&out)
 }
