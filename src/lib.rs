@@ -14,3 +14,4 @@ pub mod netrc;
 pub mod oidc;
 pub mod secret;
 pub mod token_store;
+pub mod untrusted;
