@@ -8,6 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
+use crate::clock;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Claims {
     pub exp: Option<i64>,
@@ -44,7 +46,10 @@ pub fn decode_claims(token: &str) -> Option<Claims> {
         return None;
     }
     let json = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    serde_json::from_slice(&json).ok()
+    let mut claims: Claims = serde_json::from_slice(&json).ok()?;
+    claims.exp = claims.exp.map(clock::timestamp);
+    claims.iat = claims.iat.map(clock::timestamp);
+    Some(claims)
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -107,6 +112,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn exp_at_the_edges_is_clamped() {
+        let c = decode_claims(&jwt(&format!(
+            r#"{{"exp":{},"iat":{}}}"#,
+            i64::MIN,
+            i64::MAX
+        )));
+        let c = c.unwrap();
+        assert_eq!(c.exp, Some(0));
+        assert_eq!(c.iat, Some(crate::clock::MAX_TIMESTAMP));
+    }
+
     proptest! {
         #[test]
         fn never_panics(s in ".*") {
@@ -114,7 +131,7 @@ mod tests {
         }
 
         #[test]
-        fn exp_round_trips(exp in any::<i64>(), sub in "[a-z0-9-]{0,20}") {
+        fn exp_round_trips(exp in 0..=crate::clock::MAX_TIMESTAMP, sub in "[a-z0-9-]{0,20}") {
             let t = jwt(&serde_json::json!({"exp": exp, "sub": sub}).to_string());
             let c = decode_claims(&t).unwrap();
             prop_assert_eq!(c.exp, Some(exp));

@@ -43,8 +43,6 @@ pub struct Session {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<Secret>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -64,7 +62,6 @@ impl Session {
             access_token_expires_at: None,
             refresh_token: None,
             refresh_token_expires_at: None,
-            id_token: None,
             subject: None,
             username: None,
             obtained_at,
@@ -74,7 +71,8 @@ impl Session {
     /// Seconds the access token stays valid after `now` (negative: expired); `None` when its
     /// expiry is unknown.
     pub fn access_token_remaining(&self, now: i64) -> Option<i64> {
-        self.access_token_expires_at.map(|exp| exp - now)
+        self.access_token_expires_at
+            .map(|exp| exp.saturating_sub(now))
     }
 }
 
@@ -294,6 +292,24 @@ mod tests {
         assert!(
             msg.contains("corrupt") && !msg.contains("eyJsecret"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_id_token_of_an_older_store_is_read_and_not_written_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::at(dir.path().join("s.json"));
+        let cfg = config("https://a", &["h"]);
+        let mut json = serde_json::to_value(session(&cfg)).unwrap();
+        json["id_token"] = "eyJ.old-id-token.sig".into();
+        std::fs::write(store.path(), json.to_string()).unwrap();
+        let locked = store.lock().unwrap();
+        let loaded = locked.load().unwrap().unwrap();
+        locked.save(&loaded).unwrap();
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert!(
+            !text.contains("id_token") && !text.contains("old-id-token"),
+            "{text}"
         );
     }
 

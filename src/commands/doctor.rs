@@ -19,7 +19,7 @@ use crate::doctor::token::TokenFacts;
 use crate::doctor::{Check, Report};
 use crate::exit::{self, Silent};
 use crate::netrc::{self, Netrc};
-use crate::oidc::http::{HttpClient, describe_reqwest_error};
+use crate::oidc::http::{HttpClient, describe_reqwest_error, read_body};
 use crate::token_store::{Grant, Session};
 
 pub fn run(cli: &Cli, args: &DoctorArgs, env: &dyn Environment) -> Result<()> {
@@ -217,10 +217,9 @@ impl<'a> Doctor<'a> {
             if !status.is_success() {
                 return Err(format!("{url} answered HTTP {status}"));
             }
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| format!("{url}: {}", describe_reqwest_error(&e)))?;
+            // The same 1 MiB cap as the flows: a provider that answers without end must not
+            // hold doctor for the whole timeout or fill its memory.
+            let body = read_body(&url, response).await.map_err(|e| e.to_string())?;
             serde_json::from_slice::<serde_json::Value>(&body)
                 .map_err(|e| format!("{url} did not answer JSON: {e}"))
         });

@@ -151,7 +151,6 @@ impl Ctx {
             );
         }
         if let Some(warning) = netrc::long_token_warning(access_token.expose()) {
-            tracing::warn!("{warning}");
             eprintln!("warning: {warning}");
         }
         netrc::update(&self.config.netrc_path, |file| {
@@ -244,19 +243,16 @@ fn session_from_tokens(
     };
     session.access_token_expires_at = tokens
         .expires_in
-        .map(|d| now + d.as_secs() as i64)
+        .map(|d| clock::after(now, d.as_secs()))
         .or_else(|| access_claims.as_ref().and_then(|c| c.exp));
     if let Some(rt) = tokens.refresh_token {
         // Keycloak: refresh_expires_in 0 means an offline token with no fixed end.
         session.refresh_token_expires_at = match tokens.refresh_expires_in {
             Some(0) => None,
-            Some(secs) => Some(now + secs as i64),
+            Some(secs) => Some(clock::after(now, secs)),
             None => jwt::decode_claims(rt.expose()).and_then(|c| c.exp),
         };
         session.refresh_token = Some(rt);
-    }
-    if let Some(id) = tokens.id_token {
-        session.id_token = Some(id);
     }
     if let Some(claims) = access_claims {
         session.subject = claims.sub.clone().or(session.subject);
@@ -321,6 +317,18 @@ mod tests {
     }
 
     #[test]
+    fn provider_lifetimes_at_the_edges_are_clamped() {
+        let t = tokens(serde_json::json!({
+            "access_token": "a", "token_type": "Bearer", "expires_in": u64::MAX,
+            "refresh_token": "r", "refresh_expires_in": u64::MAX
+        }));
+        let s = session_from_tokens(&config(), Grant::AuthorizationCode, t, None);
+        let latest = clock::now() + clock::MAX_LIFETIME_SECS as i64;
+        assert!((s.access_token_expires_at.unwrap() - latest).abs() <= 2);
+        assert!((s.refresh_token_expires_at.unwrap() - latest).abs() <= 2);
+    }
+
+    #[test]
     fn expiry_falls_back_to_jwt_exp() {
         let t = tokens(serde_json::json!({
             "access_token": jwt_with_exp(2_000_000_000), "token_type": "Bearer",
@@ -329,6 +337,18 @@ mod tests {
         let s = session_from_tokens(&config(), Grant::AuthorizationCode, t, None);
         assert_eq!(s.access_token_expires_at, Some(2_000_000_000));
         assert_eq!(s.refresh_token_expires_at, Some(2_000_000_100));
+    }
+
+    #[test]
+    fn the_id_token_is_not_kept() {
+        let t = tokens(serde_json::json!({
+            "access_token": "a", "token_type": "Bearer", "refresh_token": "r",
+            "id_token": jwt_with_exp(2_000_000_000)
+        }));
+        let s = session_from_tokens(&config(), Grant::AuthorizationCode, t, None);
+        let stored = serde_json::to_string(&s).unwrap();
+        assert!(!stored.contains("id_token"), "{stored}");
+        assert!(!stored.contains(&jwt_with_exp(2_000_000_000)), "{stored}");
     }
 
     #[test]

@@ -41,8 +41,6 @@ pub(super) async fn obtain(ctx: &Ctx, min_valid: Option<Duration>) -> Result<(Se
             ctx.config.source.display()
         ))
     })?;
-    let secret = read_secret(secret_file)?;
-
     let locked = ctx.store.lock()?;
     // A corrupt or foreign store is simply replaced: this grant needs nothing from it.
     let previous = locked.load().ok().flatten();
@@ -51,6 +49,9 @@ pub(super) async fn obtain(ctx: &Ctx, min_valid: Option<Duration>) -> Result<(Se
     {
         return Ok((session, false));
     }
+    // Only now: a valid stored token is handed out even where the secret has been rotated
+    // away or is unreadable to this caller.
+    let secret = read_secret(secret_file)?;
     ctx.check_writable()?;
 
     let scopes: Vec<String> = ctx
@@ -97,7 +98,6 @@ fn read_secret(path: &Path) -> Result<Secret> {
             path.display(),
             meta.permissions().mode() & 0o777
         );
-        tracing::warn!("{warning}");
         eprintln!("warning: {warning}");
     }
     Ok(Secret::new(secret))

@@ -133,7 +133,7 @@ fn build(ctx: &Ctx, now: i64) -> Report {
                 "opaque"
             },
             expires_at: s.refresh_token_expires_at.map(clock::format_rfc3339),
-            expires_in_seconds: s.refresh_token_expires_at.map(|e| e - now),
+            expires_in_seconds: s.refresh_token_expires_at.map(|e| e.saturating_sub(now)),
         })
     });
 
@@ -191,7 +191,7 @@ fn describe_access(token: &str, session: Option<&Session>, now: i64) -> TokenRep
     TokenReport {
         format: if claims.is_some() { "jwt" } else { "opaque" },
         expires_at: exp.map(clock::format_rfc3339),
-        expires_in_seconds: exp.map(|e| e - now),
+        expires_in_seconds: exp.map(|e| e.saturating_sub(now)),
     }
 }
 
@@ -200,8 +200,8 @@ fn print_text(r: &Report) {
     let when = |secs: Option<i64>| match secs {
         Some(s) => format!(
             "{} ({})",
-            clock::format_utc(now + s),
-            clock::relative(now + s, now)
+            clock::format_utc(now.saturating_add(s)),
+            clock::relative(now.saturating_add(s), now)
         ),
         None => "no expiry known".to_string(),
     };

@@ -17,7 +17,7 @@ use openidconnect::{
     AdditionalProviderMetadata, AuthType, ClientId, ClientSecret, DeviceAuthorizationUrl,
     EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet, ErrorResponse,
     ExtraTokenFields, IdTokenFields, RequestTokenError, RevocationUrl, StandardErrorResponse,
-    StandardTokenResponse, TokenResponse as OidcTokenResponse,
+    StandardTokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -172,7 +172,8 @@ pub struct Tokens {
     pub expires_in: Option<Duration>,
     pub refresh_token: Option<Secret>,
     pub refresh_expires_in: Option<u64>,
-    pub id_token: Option<Secret>,
+    /// The whole answer, for the ID token: `login` validates it and reads the user's name;
+    /// it is never stored, since nothing would read it again.
     pub response: TokenResponse,
 }
 
@@ -185,7 +186,6 @@ impl From<TokenResponse> for Tokens {
                 .refresh_token()
                 .map(|t| Secret::new(t.secret().clone())),
             refresh_expires_in: response.extra_fields().extra_fields().refresh_expires_in,
-            id_token: response.id_token().map(|t| Secret::new(t.to_string())),
             response,
         }
     }

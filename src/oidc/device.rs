@@ -11,6 +11,7 @@ use openidconnect::{
 
 use super::client::{GrantError, Provider, Tokens, map_request_error};
 use super::http::HttpClient;
+use crate::clock;
 
 /// Why the device flow ended without tokens.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +28,10 @@ pub enum DeviceError {
 
 /// The provider's answer to the device authorization request: what the user must see.
 pub struct DeviceAuthorization {
-    response: DeviceAuthorizationResponse<EmptyExtraDeviceAuthorizationFields>,
+    response: DeviceResponse,
 }
+
+type DeviceResponse = DeviceAuthorizationResponse<EmptyExtraDeviceAuthorizationFields>;
 
 impl DeviceAuthorization {
     /// Where the user goes to enter the code.
@@ -76,7 +79,30 @@ pub async fn authorize(
         .request_async(http)
         .await
         .map_err(|e| map_request_error(e, url.as_str()))?;
-    Ok(DeviceAuthorization { response })
+    Ok(DeviceAuthorization {
+        response: bounded(response, url.as_str())?,
+    })
+}
+
+/// The fastest and slowest polling the provider's `interval` may ask for. 0 would poll
+/// without a pause; u64::MAX overflows oauth2's `slow_down` arithmetic (a panic).
+const POLL_INTERVAL_SECS: std::ops::RangeInclusive<u64> = 1..=60;
+
+/// The device authorization with its numbers clamped: the interval into
+/// [`POLL_INTERVAL_SECS`], the lifetime by [`clock::lifetime`]. oauth2 keeps them private,
+/// so they are changed through its own (de)serialization.
+fn bounded(response: DeviceResponse, url: &str) -> Result<DeviceResponse, GrantError> {
+    let unusable = |e: serde_json::Error| GrantError::BadResponse {
+        url: url.to_string(),
+        reason: format!("cannot read the device authorization: {e}"),
+    };
+    let mut fields = serde_json::to_value(&response).map_err(unusable)?;
+    let interval = fields["interval"].as_u64().unwrap_or(5);
+    fields["interval"] =
+        (interval.clamp(*POLL_INTERVAL_SECS.start(), *POLL_INTERVAL_SECS.end())).into();
+    let expires_in = fields["expires_in"].as_u64().unwrap_or(0);
+    fields["expires_in"] = clock::lifetime(expires_in).as_secs().into();
+    serde_json::from_value(fields).map_err(unusable)
 }
 
 /// Polls the token endpoint until the user approved or denied the code, or it expired.
@@ -109,5 +135,31 @@ pub async fn poll(
             Err(DeviceError::Expired)
         }
         Err(e) => Err(map_request_error(e, &provider.token_url()).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(interval: u64, expires_in: u64) -> DeviceResponse {
+        serde_json::from_value(serde_json::json!({
+            "device_code": "d", "user_code": "U", "verification_uri": "https://idp/device",
+            "expires_in": expires_in, "interval": interval,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn provider_numbers_at_the_edges_are_clamped() {
+        let b = bounded(response(u64::MAX, u64::MAX), "u").unwrap();
+        assert_eq!(b.interval(), Duration::from_secs(60));
+        assert_eq!(b.expires_in(), clock::lifetime(u64::MAX));
+        // slow_down adds 5 s to the interval: no overflow left.
+        let _ = b.interval() + Duration::from_secs(5);
+        let b = bounded(response(0, 600), "u").unwrap();
+        assert_eq!(b.interval(), Duration::from_secs(1));
+        assert_eq!(b.expires_in(), Duration::from_secs(600));
+        assert_eq!(b.user_code().secret(), "U");
     }
 }

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::exit::ConfigError;
+use crate::untrusted;
+
 /// Overrides the total timeout of one HTTP request, in seconds.
 pub const ENV_HTTP_TIMEOUT: &str = "NIX_CACHE_LOGIN_HTTP_TIMEOUT";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,15 +28,7 @@ impl HttpClient {
     pub fn new() -> Result<HttpClient> {
         install_crypto_provider();
         let timeout = match std::env::var(ENV_HTTP_TIMEOUT) {
-            Ok(v) => {
-                Duration::from_secs_f64(v.parse::<f64>().ok().filter(|s| *s > 0.0).with_context(
-                    || {
-                        format!(
-                            "${ENV_HTTP_TIMEOUT} must be a positive number of seconds, got {v:?}"
-                        )
-                    },
-                )?)
-            }
+            Ok(v) => timeout_from_env(&v)?,
             Err(_) => DEFAULT_TIMEOUT,
         };
         let inner = reqwest::Client::builder()
@@ -81,6 +76,28 @@ impl HttpClient {
             .body(body)
             .map_err(|e| HttpError::new_other(&url, e.to_string()))
     }
+}
+
+/// The longest `$NIX_CACHE_LOGIN_HTTP_TIMEOUT` taken: an hour.
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// `$NIX_CACHE_LOGIN_HTTP_TIMEOUT`: seconds, more than 0 and at most [`MAX_TIMEOUT`] (`inf`
+/// or `1e20` would panic in `Duration::from_secs_f64`, which aborts the release build).
+fn timeout_from_env(value: &str) -> Result<Duration, ConfigError> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| *d <= MAX_TIMEOUT)
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "${ENV_HTTP_TIMEOUT} must be a number of seconds above 0 and at most {}, got {:?}",
+                MAX_TIMEOUT.as_secs(),
+                untrusted::clean(value)
+            ))
+        })
 }
 
 /// The most an answer of the provider may hold. Discovery documents, key sets and token
@@ -220,6 +237,19 @@ mod tests {
         assert!(!is_oauth_error(b""));
         assert!(!is_oauth_error(br#"{"message":"down"}"#));
         assert!(!is_oauth_error(br#"{"error":{"code":500}}"#));
+    }
+
+    #[test]
+    fn timeouts_from_the_environment_are_bounded() {
+        assert_eq!(timeout_from_env("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(timeout_from_env("0.5").unwrap(), Duration::from_millis(500));
+        for bad in ["inf", "1e20", "NaN", "-1", "0", "3601", "x", "", "\x1b[2J"] {
+            let e = timeout_from_env(bad).unwrap_err().to_string();
+            assert!(
+                e.contains(ENV_HTTP_TIMEOUT) && !e.contains('\x1b'),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]
