@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use super::endpoints;
 use super::http::{HttpClient, describe_reqwest_error, read_body, strip_query};
 use crate::clock;
 use crate::fsutil;
+use crate::untrusted;
 
 const DEFAULT_MAX_AGE: i64 = 86_400;
 /// However long a provider says a document may be kept, look again after a week.
@@ -89,10 +91,12 @@ impl Discovery<'_> {
         // misconfiguration or an impostor; either way no token may be sent there.
         if advertised.trim_end_matches('/') != self.issuer.trim_end_matches('/') {
             bail!(
-                "{url}: the provider says its issuer is {advertised:?}, but the config says {:?}",
+                "{url}: the provider says its issuer is {:?}, but the config says {:?}",
+                untrusted::clean(advertised),
                 self.issuer
             );
         }
+        endpoints::check(&discovery, self.issuer)?;
         let now = clock::now();
         let mut docs = Documents {
             issuer: self.issuer.to_string(),
@@ -156,8 +160,11 @@ impl Discovery<'_> {
     fn read_cache(&self) -> Option<Documents> {
         let path = self.cache.as_ref()?;
         let bytes = fsutil::read_if_exists(path).ok()??;
-        // A damaged cache is only a missed shortcut.
-        serde_json::from_slice(&bytes).ok()
+        // A damaged cache is only a missed shortcut; so is one that an older version wrote
+        // without checking the endpoints (the fetch then refuses them).
+        let docs: Documents = serde_json::from_slice(&bytes).ok()?;
+        endpoints::check(&docs.discovery, self.issuer).ok()?;
+        Some(docs)
     }
 
     fn write_cache(&self, docs: &Documents) {
