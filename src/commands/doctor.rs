@@ -19,8 +19,10 @@ use crate::doctor::token::TokenFacts;
 use crate::doctor::{Check, Report};
 use crate::exit::{self, Silent};
 use crate::netrc::{self, Netrc};
+use crate::oidc::endpoints;
 use crate::oidc::http::{HttpClient, describe_reqwest_error, read_body};
 use crate::token_store::{Grant, Session};
+use crate::untrusted;
 
 pub fn run(cli: &Cli, args: &DoctorArgs, env: &dyn Environment) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -238,7 +240,12 @@ impl<'a> Doctor<'a> {
             }
         };
         let reached = Check::ok("issuer", format!("{url} answers"));
-        let discovery = match document.get("issuer").and_then(|v| v.as_str()) {
+        let discovery = match document
+            .get("issuer")
+            .and_then(|v| v.as_str())
+            .map(untrusted::clean)
+            .as_deref()
+        {
             None => Check::fail(
                 "discovery",
                 format!("{url} has no issuer: not an OpenID provider's discovery document"),
@@ -255,10 +262,17 @@ impl<'a> Doctor<'a> {
                     config.source.display()
                 ),
             ),
-            Some(_) => Check::ok(
-                "discovery",
-                format!("the provider confirms issuer {issuer}"),
-            ),
+            Some(_) => match endpoints::check(&document, issuer) {
+                Ok(()) => Check::ok(
+                    "discovery",
+                    format!("the provider confirms issuer {issuer}"),
+                ),
+                Err(e) => Check::fail(
+                    "discovery",
+                    e.to_string(),
+                    "the provider must name https endpoints; ask its operator",
+                ),
+            },
         };
         vec![reached, discovery]
     }
@@ -292,7 +306,7 @@ impl<'a> Doctor<'a> {
             .username
             .as_deref()
             .or(session.subject.as_deref())
-            .map(|w| format!(" as {w}"))
+            .map(|w| format!(" as {}", untrusted::clean(w)))
             .unwrap_or_default();
         let when = |exp: Option<i64>| match exp {
             Some(exp) => format!(
@@ -527,7 +541,9 @@ impl<'a> Doctor<'a> {
                 "cache",
                 format!(
                     "{url}: HTTP {status}, a redirect to {}; Nix follows it, doctor does not",
-                    location.as_deref().unwrap_or("nowhere")
+                    location
+                        .as_deref()
+                        .map_or("nowhere".into(), untrusted::clean)
                 ),
                 "set cache_host to the host the cache really answers on",
             ),

@@ -18,9 +18,11 @@ use crate::config::{Environment, ProcessEnvironment};
 use crate::exit::ConfigError;
 use crate::oidc::client::{Provider, Tokens};
 use crate::oidc::device::{self, DeviceAuthorization};
+use crate::oidc::endpoints;
 use crate::oidc::http::HttpClient;
-use crate::oidc::loopback::CallbackListener;
+use crate::oidc::loopback::{CallbackListener, IssParameter};
 use crate::token_store::Grant;
+use crate::untrusted;
 
 pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<()> {
     ctx.check_writable()?;
@@ -68,7 +70,7 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<()> {
         session
             .username
             .as_deref()
-            .map(|u| format!(" as {u}"))
+            .map(|u| format!(" as {}", untrusted::clean(u)))
             .unwrap_or_default(),
         ctx.config.cache_hosts.join(", "),
         describe_expiry(&session)
@@ -186,9 +188,15 @@ async fn browser_login(
     args: &LoginArgs,
     may_fall_back: bool,
 ) -> Result<BrowserLogin> {
+    let iss = if endpoints::requires_iss_in_callback(&provider.docs.discovery) {
+        IssParameter::Required
+    } else {
+        IssParameter::Optional
+    };
     let listener = CallbackListener::bind(ctx.config.callback_port)
         .await?
-        .with_label(ctx.config.cache_hosts.join(", "));
+        .with_label(ctx.config.cache_hosts.join(", "))
+        .expecting_issuer(ctx.config.issuer_str(), iss);
     let redirect_uri = listener.redirect_uri();
     let client = provider
         .client
@@ -268,16 +276,20 @@ async fn device_login(
     }
 }
 
-/// Tells the user where to go and what to type; stdout stays empty.
+/// Tells the user where to go and what to type; stdout stays empty. All three come from the
+/// provider, so they are shown cleaned (the QR code encodes the link, it does not print it).
 fn show_user_code(ctx: &Ctx, authorization: &DeviceAuthorization) {
     eprintln!(
         "To log in to {}, open this page in a browser on any device and enter the code:\n\n  {}\n  code: {}\n",
         ctx.config.issuer_str(),
-        authorization.verification_uri(),
-        authorization.user_code()
+        untrusted::clean(authorization.verification_uri()),
+        untrusted::clean(authorization.user_code())
     );
     if let Some(complete) = authorization.verification_uri_complete() {
-        eprintln!("Or open this link, which has the code in it:\n\n  {complete}\n");
+        eprintln!(
+            "Or open this link, which has the code in it:\n\n  {}\n",
+            untrusted::clean(complete)
+        );
         if std::io::stderr().is_terminal()
             && let Some(qr) = qr_code(complete)
         {
@@ -341,7 +353,9 @@ impl VerifyFailure {
             VerifyFailure::Signature => {
                 anyhow::anyhow!("the ID token's signature does not verify with the provider's keys")
             }
-            VerifyFailure::Other(m) => anyhow::anyhow!("the ID token is not valid: {m}"),
+            VerifyFailure::Other(m) => {
+                anyhow::anyhow!("the ID token is not valid: {}", untrusted::clean(&m))
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::exit::{self, Silent};
 use crate::jwt;
 use crate::netrc;
 use crate::token_store::{Grant, Session};
+use crate::untrusted;
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -167,14 +168,17 @@ fn build(ctx: &Ctx, now: i64) -> Report {
         state,
         login_needed: state != "valid" && !can_refresh && !is_service,
         grant: session.as_ref().map(|s| s.grant),
+        // Names from the provider's tokens: cleaned for the terminal and for JSON alike.
         subject: session
             .as_ref()
             .and_then(|s| s.subject.clone())
-            .or_else(|| claims.as_ref().and_then(|c| c.sub.clone())),
+            .or_else(|| claims.as_ref().and_then(|c| c.sub.clone()))
+            .map(|s| untrusted::clean(&s)),
         username: session
             .as_ref()
             .and_then(|s| s.username.clone())
-            .or_else(|| claims.as_ref().and_then(|c| c.who().map(str::to_string))),
+            .or_else(|| claims.as_ref().and_then(|c| c.who().map(str::to_string)))
+            .map(|s| untrusted::clean(&s)),
         access_token,
         refresh_token,
         error,

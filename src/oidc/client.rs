@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::discovery::Documents;
 use super::http::{HttpClient, HttpError};
 use crate::secret::Secret;
+use crate::untrusted;
 
 /// Endpoints that `CoreProviderMetadata` does not model but this tool uses.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -100,7 +101,7 @@ pub type RevokingClient = OidcClientWith<EndpointNotSet, EndpointSet>;
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
     /// The provider answered with an OAuth error.
-    #[error("{url}: the provider refused: {error}{}", describe(.description))]
+    #[error("{url}: the provider refused: {}{}", untrusted::clean(.error), describe(.description))]
     Refused {
         url: String,
         error: String,
@@ -124,13 +125,7 @@ pub enum GrantError {
 
 fn describe(description: &Option<String>) -> String {
     match description {
-        Some(d) => format!(
-            " ({})",
-            d.chars()
-                .filter(|c| !c.is_control())
-                .take(300)
-                .collect::<String>()
-        ),
+        Some(d) => format!(" ({})", untrusted::clean(d)),
         None => String::new(),
     }
 }
@@ -365,7 +360,7 @@ fn scrub(reason: &str) -> String {
             .split_once("code:")
             .map(|(_, code)| format!("HTTP {}", code.split_whitespace().next().unwrap_or("")))
             .unwrap_or_else(|| "unexpected status".into()),
-        None => reason.chars().take(200).collect(),
+        None => untrusted::clean(reason),
     }
 }
 
@@ -389,10 +384,11 @@ fn parse_failure(e: &serde_path_to_error::Error<serde_json::Error>, body: &[u8])
             }
         }
     };
+    // The path names the provider's own keys.
     if path == "." || path.is_empty() {
         what
     } else {
-        format!("{what} at {path}")
+        format!("{what} at {}", untrusted::clean(&path))
     }
 }
 
@@ -435,6 +431,26 @@ mod tests {
         assert!(refresh_token_in(br#"{"refresh_token":""}"#).is_none());
         assert!(refresh_token_in(br#"{"refresh_token":7}"#).is_none());
         assert!(refresh_token_in(br#"{"refresh_token":"r2""#).is_none());
+    }
+
+    #[test]
+    fn the_providers_words_are_shown_clean_and_bounded() {
+        let e = GrantError::Refused {
+            url: "https://sso/token".into(),
+            error: format!("invalid_grant\u{1b}]0;owned\u{7}{}", "x".repeat(65_536)),
+            description: Some(format!("\u{1b}[2J{}", "y".repeat(65_536))),
+        };
+        let text = e.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(
+            text.len() < 2 * 4 * untrusted::MAX_CHARS + 100,
+            "{}",
+            text.len()
+        );
+        assert_eq!(
+            e.oauth_error().map(|c| c.starts_with("invalid_grant")),
+            Some(true)
+        );
     }
 
     #[test]

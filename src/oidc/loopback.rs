@@ -21,16 +21,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::secret::Secret;
+use crate::untrusted;
 
 const CALLBACK_PATH: &str = "/callback";
 
 /// How long the server may keep finishing in-flight responses (the browser's result page) once
 /// the outcome is known. Bounded so that a stalled connection cannot hold up the login.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
-/// The provider's `error`/`error_description` end up in the terminal and in our error chain;
-/// anything longer than this is not a message meant for a human.
-const MAX_PROVIDER_TEXT: usize = 512;
 
 /// The authorization code from a successful callback. A secret: it can be exchanged for tokens.
 #[derive(Debug)]
@@ -61,6 +58,43 @@ pub enum CallbackError {
     TimedOut(Duration),
     #[error("the login callback server failed: {0}")]
     Server(String),
+    /// RFC 9207: the callback's `iss` names another issuer (a mix-up attack), or is missing
+    /// where the provider promised it. The code is not exchanged.
+    #[error("the login callback came from issuer {found}, not {expected}; the code was not used")]
+    WrongIssuer { expected: String, found: String },
+}
+
+/// Whether the callback must carry `iss` (RFC 9207): required when the discovery document
+/// says `authorization_response_iss_parameter_supported: true`; when present it is always
+/// checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssParameter {
+    Optional,
+    Required,
+}
+
+/// The issuer the callback's `iss` must name.
+#[derive(Debug, Clone)]
+struct ExpectedIssuer {
+    issuer: String,
+    parameter: IssParameter,
+}
+
+impl ExpectedIssuer {
+    /// `Err` (the cleaned `iss` found, or "none") when the callback's `iss` does not do.
+    fn check(&self, iss: Option<&str>) -> Result<(), String> {
+        match (iss, self.parameter) {
+            (Some(iss), _) if same_issuer(iss, &self.issuer) => Ok(()),
+            (Some(iss), _) => Err(format!("{:?}", untrusted::clean(iss))),
+            (None, IssParameter::Required) => Err("none (no iss parameter)".into()),
+            (None, IssParameter::Optional) => Ok(()),
+        }
+    }
+}
+
+/// Issuers compare as strings (RFC 9207 2.4), a trailing `/` aside, as in discovery.
+fn same_issuer(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 /// Listens on `127.0.0.1` for the browser's redirect back from the identity provider.
@@ -68,6 +102,7 @@ pub struct CallbackListener {
     listener: TcpListener,
     local_addr: SocketAddr,
     label: Option<String>,
+    issuer: Option<ExpectedIssuer>,
 }
 
 impl CallbackListener {
@@ -92,12 +127,22 @@ impl CallbackListener {
             listener,
             local_addr,
             label: None,
+            issuer: None,
         })
     }
 
     /// Names what the user is logging in to on the success page ("Logged in to <label>").
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
+        self
+    }
+
+    /// The issuer a callback's `iss` must name (RFC 9207), and whether it must be there.
+    pub fn expecting_issuer(mut self, issuer: impl Into<String>, parameter: IssParameter) -> Self {
+        self.issuer = Some(ExpectedIssuer {
+            issuer: issuer.into(),
+            parameter,
+        });
         self
     }
 
@@ -128,6 +173,7 @@ impl CallbackListener {
         let shared = Arc::new(Shared {
             expected_state: expected_state.to_owned(),
             label: self.label,
+            issuer: self.issuer,
             done: Mutex::new(Some(done_tx)),
         });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -145,6 +191,9 @@ impl CallbackListener {
                 Ok(Outcome::Code(code)) => Ok(AuthorizationCode(code)),
                 Ok(Outcome::Denied { error, description }) => {
                     Err(CallbackError::Denied { error, description })
+                }
+                Ok(Outcome::WrongIssuer { expected, found }) => {
+                    Err(CallbackError::WrongIssuer { expected, found })
                 }
                 Err(_) => Err(CallbackError::Server("the callback handler went away".into())),
             },
@@ -173,11 +222,16 @@ enum Outcome {
         error: String,
         description: Option<String>,
     },
+    WrongIssuer {
+        expected: String,
+        found: String,
+    },
 }
 
 struct Shared {
     expected_state: String,
     label: Option<String>,
+    issuer: Option<ExpectedIssuer>,
     /// Taken by the first accepted callback, so any later one (a replayed code, a second tab)
     /// is refused rather than racing the first.
     done: Mutex<Option<oneshot::Sender<Outcome>>>,
@@ -216,14 +270,31 @@ async fn callback(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
         );
     }
 
-    let (outcome, title, message) = match params {
-        CallbackParams {
-            error: Some(error),
-            error_description,
-            ..
-        } => {
-            let error = clip(error);
-            let description = error_description.map(clip);
+    let wrong_issuer = shared.issuer.as_ref().and_then(|expected| {
+        let found = expected.check(params.iss.as_deref()).err()?;
+        Some(Outcome::WrongIssuer {
+            expected: expected.issuer.clone(),
+            found,
+        })
+    });
+    let (outcome, title, message) = match (wrong_issuer, params) {
+        (Some(wrong_issuer), _) => (
+            wrong_issuer,
+            "Login rejected",
+            "The response did not come from the identity provider this login started at, \
+             so it was not used. You can close this tab."
+                .to_owned(),
+        ),
+        (
+            None,
+            CallbackParams {
+                error: Some(error),
+                error_description,
+                ..
+            },
+        ) => {
+            let error = untrusted::clean(&error);
+            let description = error_description.as_deref().map(untrusted::clean);
             let message = format!(
                 "The identity provider refused the login: {}. You can close this tab.",
                 denial_text(&error, description.as_deref())
@@ -231,9 +302,12 @@ async fn callback(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
             let outcome = Outcome::Denied { error, description };
             (outcome, "Login failed", message)
         }
-        CallbackParams {
-            code: Some(code), ..
-        } if !code.is_empty() => {
+        (
+            None,
+            CallbackParams {
+                code: Some(code), ..
+            },
+        ) if !code.is_empty() => {
             let message = match &shared.label {
                 Some(label) => format!("Logged in to {label}. You can close this tab."),
                 None => "Logged in. You can close this tab and return to the terminal.".to_owned(),
@@ -325,6 +399,7 @@ struct CallbackParams {
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+    iss: Option<String>,
 }
 
 impl CallbackParams {
@@ -339,6 +414,7 @@ impl CallbackParams {
                 "state" => &mut params.state,
                 "error" => &mut params.error,
                 "error_description" => &mut params.error_description,
+                "iss" => &mut params.iss,
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -370,25 +446,16 @@ fn escape_html(text: &str) -> String {
     out
 }
 
-fn clip(mut text: String) -> String {
-    if let Some((cut, _)) = text.char_indices().nth(MAX_PROVIDER_TEXT) {
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
-}
-
-/// The provider's words, with control characters replaced: they are printed to a terminal,
-/// where an escape sequence could rewrite what the user sees.
+/// The provider's words, cleaned: they are printed to a terminal, where an escape sequence
+/// could rewrite what the user sees.
 fn denial_text(error: &str, description: Option<&str>) -> String {
-    let sanitize = |s: &str| -> String {
-        s.chars()
-            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-            .collect()
-    };
     match description {
-        Some(description) => format!("{} ({})", sanitize(error), sanitize(description)),
-        None => sanitize(error),
+        Some(description) => format!(
+            "{} ({})",
+            untrusted::clean(error),
+            untrusted::clean(description)
+        ),
+        None => untrusted::clean(error),
     }
 }
 
@@ -435,9 +502,9 @@ mod tests {
 
     #[test]
     fn provider_text_is_clipped() {
-        let clipped = clip("é".repeat(10_000));
-        assert_eq!(clipped.chars().count(), MAX_PROVIDER_TEXT + 1);
-        assert_eq!(clip("short".into()), "short");
+        let text = denial_text(&"é".repeat(10_000), None);
+        assert_eq!(text.chars().count(), untrusted::MAX_CHARS + 1);
+        assert_eq!(denial_text("short", None), "short");
     }
 
     #[test]
@@ -496,6 +563,56 @@ mod tests {
             "content-security-policy: default-src 'none'; style-src 'unsafe-inline'",
         ] {
             assert!(headers.contains(expected), "missing {expected}");
+        }
+    }
+
+    /// Waits for one callback with `iss` as given, expecting `https://sso/realms/r`.
+    async fn callback_with_iss(
+        iss: Option<&str>,
+        parameter: IssParameter,
+    ) -> Result<String, CallbackError> {
+        let listener = CallbackListener::bind(0)
+            .await
+            .unwrap()
+            .expecting_issuer("https://sso/realms/r", parameter);
+        let addr = listener.local_addr();
+        let query = match iss {
+            Some(iss) => format!("&iss={iss}"),
+            None => String::new(),
+        };
+        let client = tokio::task::spawn_blocking(move || {
+            get(addr, &format!("/callback?code=c0de&state=st4te{query}"))
+        });
+        let outcome = listener.wait("st4te", Duration::from_secs(10)).await;
+        let page = client.await.unwrap();
+        assert!(!page.contains('\u{1b}'), "{page}");
+        outcome.map(|code| code.expose().to_owned())
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn rfc_9207_iss_is_checked() {
+        use IssParameter::{Optional, Required};
+        let right = "https%3A%2F%2Fsso%2Frealms%2Fr";
+        assert_eq!(
+            callback_with_iss(Some(right), Required).await.unwrap(),
+            "c0de"
+        );
+        assert_eq!(
+            callback_with_iss(Some(right), Optional).await.unwrap(),
+            "c0de"
+        );
+        assert_eq!(callback_with_iss(None, Optional).await.unwrap(), "c0de");
+        for (iss, parameter) in [
+            (Some("https%3A%2F%2Fevil%2Frealms%2Fr"), Optional),
+            (Some("https%3A%2F%2Fevil%2Frealms%2Fr"), Required),
+            (Some("%1B%5B2J"), Optional),
+            (None, Required),
+        ] {
+            let err = callback_with_iss(iss, parameter).await.unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, CallbackError::WrongIssuer { .. }), "{text}");
+            assert!(text.contains("https://sso/realms/r"), "{text}");
+            assert!(!text.chars().any(char::is_control), "{text:?}");
         }
     }
 
