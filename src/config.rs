@@ -9,6 +9,8 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use crate::exit::ConfigError;
+use crate::read_guard;
+use crate::untrusted;
 
 /// Written beside the token in the netrc. Caches read only the password; a login word must
 /// still be there because some curl versions mishandle password-only entries. It names the
@@ -16,6 +18,8 @@ use crate::exit::ConfigError;
 pub const DEFAULT_NETRC_LOGIN: &str = "nix-cache-login";
 pub const ENV_CONFIG: &str = "NIX_CACHE_LOGIN_CONFIG";
 const SYSTEM_CONFIG: &str = "/etc/nix-cache-login/config.toml";
+/// A config is a few hundred bytes; one of many profiles a few KiB.
+const MAX_CONFIG_BYTES: u64 = 256 << 10;
 
 /// The settings of one run, checked and with paths expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,8 +180,9 @@ pub fn load(
     env: &dyn Environment,
 ) -> Result<Config, ConfigError> {
     let path = locate(explicit, env)?;
-    let text = std::fs::read(&path)
-        .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+    let text = read_guard::read_regular(&path, MAX_CONFIG_BYTES)
+        .map_err(|e| ConfigError(format!("config file: {e:#}")))?
+        .ok_or_else(|| ConfigError(format!("config file {} is gone", path.display())))?;
     let text = String::from_utf8(text)
         .map_err(|_| ConfigError(format!("config file {} is not UTF-8", path.display())))?;
     parse(&text, &path, profile, env)
@@ -267,7 +272,10 @@ impl Config {
             if !expanded.is_absolute() {
                 return Err(at(
                     key,
-                    format!("{value:?} must be an absolute path (after expansion)"),
+                    format!(
+                        "{:?} must be an absolute path (after expansion)",
+                        untrusted::clean(value)
+                    ),
                 ));
             }
             Ok(expanded)
@@ -296,7 +304,10 @@ impl Config {
                 || s.chars()
                     .any(|c| c.is_whitespace() || c == '"' || c == '\\')
         }) {
-            return Err(at("scopes", format!("invalid scope {bad:?}")));
+            return Err(at(
+                "scopes",
+                format!("invalid scope {:?}", untrusted::clean(bad)),
+            ));
         }
 
         let netrc_login = keys
@@ -306,7 +317,8 @@ impl Config {
             return Err(at(
                 "netrc_login",
                 format!(
-                    "{netrc_login:?} must be one word without spaces, quotes or control characters, not starting with # and not a netrc keyword"
+                    "{:?} must be one word without spaces, quotes or control characters, not starting with # and not a netrc keyword",
+                    untrusted::clean(&netrc_login)
                 ),
             ));
         }
@@ -328,7 +340,8 @@ impl Config {
 
 /// One line, `file:line:column: message`, where the toml crate's own Display spans several.
 fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
-    let message = err.message().trim().replace('\n', " ");
+    // The parser's message may quote the offending value.
+    let message = untrusted::clean(&err.message().trim().replace('\n', " "));
     match err.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
@@ -349,55 +362,66 @@ fn is_loopback_host(host: &url::Host<&str>) -> bool {
 }
 
 fn check_issuer(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    let host = url.host().ok_or_else(|| format!("{text:?} has no host"))?;
+    // Quoted in errors: cleaned and bounded (a config may hold 1 MB of anything).
+    let shown = untrusted::clean(text);
+    let url = Url::parse(text).map_err(|e| format!("{shown:?} is not a URL: {e}"))?;
+    let host = url.host().ok_or_else(|| format!("{shown:?} has no host"))?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback_host(&host) => {}
         "http" => {
             return Err(format!(
-                "{text:?} must use https (http is allowed only for 127.0.0.1, ::1 and localhost)"
+                "{shown:?} must use https (http is allowed only for 127.0.0.1, ::1 and localhost)"
             ));
         }
-        other => return Err(format!("{text:?}: scheme {other:?} is not https")),
+        other => {
+            return Err(format!(
+                "{shown:?}: scheme {:?} is not https",
+                untrusted::clean(other)
+            ));
+        }
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{text:?} must not have a query or fragment"));
+        return Err(format!("{shown:?} must not have a query or fragment"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("{text:?} must not carry credentials"));
+        return Err(format!("{shown:?} must not carry credentials"));
     }
     Ok(url)
 }
 
 /// A cache host is what Nix's substituter URL has between `https://` and the path.
 fn check_cache_host(host: &str) -> Result<(), String> {
+    // Quoted in errors: cleaned and bounded (a config may hold 1 MB of anything).
+    let shown = untrusted::clean(host);
     if host.is_empty() {
         return Err("must not be empty".into());
     }
     if host.contains("://") {
         return Err(format!(
-            "{host:?} must be a host name (optionally with :port), without a scheme"
+            "{shown:?} must be a host name (optionally with :port), without a scheme"
         ));
     }
     if host.contains(['/', '?', '#', '@'])
         || host.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(format!(
-            "{host:?} must be a host name (optionally with :port), without a path, user or spaces"
+            "{shown:?} must be a host name (optionally with :port), without a path, user or spaces"
         ));
     }
     // Let the URL parser judge the host and port, as it will when the cache is contacted.
     let url = Url::parse(&format!("https://{host}/"))
-        .map_err(|e| format!("{host:?} is not a valid host[:port]: {e}"))?;
+        .map_err(|e| format!("{shown:?} is not a valid host[:port]: {e}"))?;
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{host:?} is not a valid host[:port]"));
+        return Err(format!("{shown:?} is not a valid host[:port]"));
     }
     Ok(())
 }
 
 /// Expands `~`, `$VAR` and `${VAR}`; an unset variable is an error that names it.
 fn expand_path(value: &str, env: &dyn Environment) -> Result<PathBuf, String> {
+    // Quoted in errors: cleaned and bounded (a config may hold 1 MB of anything).
+    let shown = untrusted::clean(value);
     let expanded = shellexpand::full_with_context(
         value,
         || env.home_dir().map(|h| h.to_string_lossy().into_owned()),
@@ -407,12 +431,12 @@ fn expand_path(value: &str, env: &dyn Environment) -> Result<PathBuf, String> {
     )
     .map_err(|e| {
         format!(
-            "environment variable ${} in {value:?} is not set",
+            "environment variable ${} in {shown:?} is not set",
             e.var_name
         )
     })?;
     if value.starts_with('~') && env.home_dir().is_none() {
-        return Err(format!("{value:?} starts with ~ but $HOME is not set"));
+        return Err(format!("{shown:?} starts with ~ but $HOME is not set"));
     }
     Ok(PathBuf::from(expanded.as_ref()))
 }

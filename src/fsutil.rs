@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::read_guard;
+
 /// Files this tool writes hold credentials: only the owner may read them.
 pub const PRIVATE_FILE_MODE: u32 = 0o600;
 const PRIVATE_DIR_MODE: u32 = 0o700;
@@ -135,13 +137,9 @@ fn open_lock_file(path: &Path) -> Result<(File, PathBuf)> {
     Ok((file, lock_path))
 }
 
-/// Reads `path`, returning `None` when it does not exist.
+/// Reads the regular file `path` (bounded, see [`read_guard`]), `None` when it does not exist.
 pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
+    read_guard::read_regular(path, read_guard::MAX_FILE_BYTES)
 }
 
 /// Replaces `path` (already resolved) with `contents`, atomically, mode 0600.
@@ -225,8 +223,8 @@ pub fn check_writable(path: &Path) -> Result<()> {
     let dir = parent_of(&target);
     create_private_dir(dir)?;
     match fs::metadata(&target) {
-        Ok(meta) if !meta.is_file() => bail!("{} is not a regular file", target.display()),
-        Ok(_) => {
+        Ok(meta) => {
+            read_guard::check(&target, &meta, read_guard::MAX_FILE_BYTES)?;
             drop(File::open(&target).with_context(|| format!("cannot read {}", target.display()))?)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod jwt;
 pub mod netrc;
 pub mod oidc;
+pub mod read_guard;
 pub mod secret;
 pub mod token_store;
 pub mod untrusted;

@@ -42,6 +42,10 @@ pub struct Session {
     /// Unix seconds; from Keycloak's `refresh_expires_in`, else the refresh JWT's `exp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_expires_at: Option<i64>,
+    /// Keycloak said `refresh_expires_in: 0` (an offline token): no fixed maximum, yet its
+    /// offline session idle timeout ends it when it goes unused (Keycloak #48063, #8919).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh_token_ends_when_idle: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,9 +66,19 @@ impl Session {
             access_token_expires_at: None,
             refresh_token: None,
             refresh_token_expires_at: None,
+            refresh_token_ends_when_idle: false,
             subject: None,
             username: None,
             obtained_at,
+        }
+    }
+
+    /// How the refresh token ends, in words, when no time is known: never "no expiry".
+    pub fn refresh_token_open_end(&self) -> &'static str {
+        if self.refresh_token_ends_when_idle {
+            OFFLINE_TOKEN_END
+        } else {
+            "end unknown"
         }
     }
 
@@ -75,6 +89,10 @@ impl Session {
             .map(|exp| exp.saturating_sub(now))
     }
 }
+
+/// How an offline token ends: it has no fixed end, but it is not forever either.
+pub const OFFLINE_TOKEN_END: &str = "no fixed end, but it ends once unused for the provider's \
+     offline idle timeout (Keycloak: 30 days by default)";
 
 /// The store file for one config (and profile).
 #[derive(Debug, Clone)]

@@ -319,10 +319,10 @@ impl<'a> Doctor<'a> {
         let access = session.access_token_expires_at;
         let refresh = match (&session.refresh_token, session.grant) {
             (_, Grant::ClientCredentials) => "no refresh token (service account)".to_string(),
-            (Some(_), _) => format!(
-                "refresh token until {}",
-                when(session.refresh_token_expires_at)
-            ),
+            (Some(_), _) => match session.refresh_token_expires_at {
+                Some(exp) => format!("refresh token until {}", when(Some(exp))),
+                None => format!("refresh token: {}", session.refresh_token_open_end()),
+            },
             (None, _) => "no refresh token".to_string(),
         };
         let detail = format!(

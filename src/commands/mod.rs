@@ -246,7 +246,9 @@ fn session_from_tokens(
         .map(|d| clock::after(now, d.as_secs()))
         .or_else(|| access_claims.as_ref().and_then(|c| c.exp));
     if let Some(rt) = tokens.refresh_token {
-        // Keycloak: refresh_expires_in 0 means an offline token with no fixed end.
+        // Keycloak: refresh_expires_in 0 means an offline token with no fixed end, which its
+        // offline idle timeout still ends.
+        session.refresh_token_ends_when_idle = tokens.refresh_expires_in == Some(0);
         session.refresh_token_expires_at = match tokens.refresh_expires_in {
             Some(0) => None,
             Some(secs) => Some(clock::after(now, secs)),
@@ -314,6 +316,7 @@ mod tests {
         }));
         let s = session_from_tokens(&config(), Grant::AuthorizationCode, t, None);
         assert_eq!(s.refresh_token_expires_at, None);
+        assert!(s.refresh_token_ends_when_idle);
     }
 
     #[test]

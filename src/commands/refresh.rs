@@ -101,6 +101,7 @@ pub(super) async fn refresh_if_needed(
                 kept.refresh_token = Some(rotated.clone());
                 kept.refresh_token_expires_at =
                     crate::jwt::decode_claims(rotated.expose()).and_then(|c| c.exp);
+                kept.refresh_token_ends_when_idle = false;
                 locked.save(&kept)?;
                 return Err(e.context(format!(
                     "kept the new refresh token in {}",

@@ -10,6 +10,7 @@ use super::{Ctx, describe_expiry, session_from_tokens};
 use crate::cli::RefreshArgs;
 use crate::exit::ConfigError;
 use crate::oidc::http::HttpClient;
+use crate::read_guard;
 use crate::secret::Secret;
 use crate::token_store::{Grant, Session};
 
@@ -72,14 +73,19 @@ pub(super) async fn obtain(ctx: &Ctx, min_valid: Option<Duration>) -> Result<(Se
     Ok((session, true))
 }
 
+/// A client secret is some dozens of bytes.
+const MAX_SECRET_BYTES: u64 = 64 << 10;
+
 /// Reads the client secret; the file must exist, be readable and hold a non-empty secret.
 fn read_secret(path: &Path) -> Result<Secret> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        ConfigError(format!(
-            "cannot read client_secret_file {}: {e}",
-            path.display()
-        ))
-    })?;
+    let bytes = read_guard::read_regular(path, MAX_SECRET_BYTES)
+        .map_err(|e| ConfigError(format!("client_secret_file: {e:#}")))?
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "cannot read client_secret_file {}: it does not exist",
+                path.display()
+            ))
+        })?;
     let text = String::from_utf8(bytes).map_err(|_| {
         ConfigError(format!(
             "client_secret_file {} is not UTF-8",

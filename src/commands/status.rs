@@ -9,7 +9,7 @@ use crate::clock;
 use crate::exit::{self, Silent};
 use crate::jwt;
 use crate::netrc;
-use crate::token_store::{Grant, Session};
+use crate::token_store::{Grant, OFFLINE_TOKEN_END, Session};
 use crate::untrusted;
 
 #[derive(Debug, Serialize)]
@@ -47,6 +47,9 @@ struct TokenReport {
     format: &'static str,
     expires_at: Option<String>,
     expires_in_seconds: Option<i64>,
+    /// No fixed end, but the provider ends it once unused for its idle timeout (offline).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ends_when_idle: bool,
 }
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
@@ -135,6 +138,7 @@ fn build(ctx: &Ctx, now: i64) -> Report {
             },
             expires_at: s.refresh_token_expires_at.map(clock::format_rfc3339),
             expires_in_seconds: s.refresh_token_expires_at.map(|e| e.saturating_sub(now)),
+            ends_when_idle: s.refresh_token_ends_when_idle,
         })
     });
 
@@ -196,6 +200,7 @@ fn describe_access(token: &str, session: Option<&Session>, now: i64) -> TokenRep
         format: if claims.is_some() { "jwt" } else { "opaque" },
         expires_at: exp.map(clock::format_rfc3339),
         expires_in_seconds: exp.map(|e| e.saturating_sub(now)),
+        ends_when_idle: false,
     }
 }
 
@@ -239,6 +244,7 @@ fn print_text(r: &Report) {
         None => println!("Access token:  none"),
     }
     match &r.refresh_token {
+        Some(t) if t.ends_when_idle => println!("Refresh token: {OFFLINE_TOKEN_END}"),
         Some(t) => println!("Refresh token: {}", when(t.expires_in_seconds)),
         None if r.grant == Some(Grant::ClientCredentials) => {
             println!("Refresh token: none (service account: run `service-account` again)")
