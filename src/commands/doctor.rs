@@ -21,6 +21,7 @@ use crate::exit::{self, Silent};
 use crate::netrc::{self, Netrc};
 use crate::oidc::endpoints;
 use crate::oidc::http::{HttpClient, describe_reqwest_error, read_body};
+use crate::read_guard;
 use crate::token_store::{Grant, Session};
 use crate::untrusted;
 
@@ -351,13 +352,13 @@ impl<'a> Doctor<'a> {
     }
 
     fn read_netrc(&self, path: &Path) -> NetrcRead {
-        match std::fs::read(path) {
-            Ok(bytes) => {
+        match read_guard::read_regular(path, read_guard::MAX_FILE_BYTES) {
+            Ok(Some(bytes)) => {
                 let parsed = Netrc::parse(&bytes);
                 Ok(Some((bytes, parsed)))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Ok(None) => Ok(None),
+            Err(e) => Err(format!("{e:#}")),
         }
     }
 

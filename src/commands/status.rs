@@ -30,6 +30,10 @@ struct Report {
     access_token: Option<TokenReport>,
     refresh_token: Option<TokenReport>,
     error: Option<String>,
+    /// The exit code that `error` calls for (1: a file that cannot be read, which a login
+    /// would not mend; 3: a corrupt store, which it would).
+    #[serde(skip)]
+    error_exit: Option<u8>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,8 +63,9 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     } else {
         print_text(&report);
     }
-    let code = match report.state {
-        "valid" => exit::SUCCESS,
+    let code = match (report.state, report.error_exit) {
+        ("valid", _) => exit::SUCCESS,
+        (_, Some(exit::FAILURE)) => exit::FAILURE,
         _ if report.login_needed => exit::LOGIN_NEEDED,
         _ => exit::FAILURE,
     };
@@ -73,18 +78,18 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
 
 fn build(ctx: &Ctx, now: i64) -> Report {
     let config = &ctx.config;
-    let mut error = None;
+    let mut error: Option<(String, u8)> = None;
     let session = match ctx.store.peek() {
         Ok(s) => s,
         Err(e) => {
-            error = Some(format!("{e:#}"));
+            error = Some((format!("{e:#}"), exit::code_for(&e)));
             None
         }
     };
     let netrc_file = match netrc::read(&config.netrc_path) {
         Ok(f) => f,
         Err(e) => {
-            error.get_or_insert(format!("{e:#}"));
+            error.get_or_insert((format!("{e:#}"), exit::code_for(&e)));
             None
         }
     };
@@ -185,7 +190,8 @@ fn build(ctx: &Ctx, now: i64) -> Report {
             .map(|s| untrusted::clean(&s)),
         access_token,
         refresh_token,
-        error,
+        error_exit: error.as_ref().map(|(_, code)| *code),
+        error: error.map(|(message, _)| message),
     }
 }
 

@@ -96,6 +96,12 @@ impl TestEnv {
     /// A sandbox whose config uses the public client (`nix-cache-login`) of `idp`, cache
     /// host `cache.test`, and `<dir>/netrc`. No browser hook yet: see `with_browser`.
     pub fn new(idp: &Idp) -> TestEnv {
+        TestEnv::for_provider(idp.issuer(), idp.public_client_id(), idp.ca_pem_path())
+    }
+
+    /// A sandbox like [`TestEnv::new`] for any provider: `issuer`, public client
+    /// `client_id`, and `ca_pem` as the trusted CA.
+    pub fn for_provider(issuer: &str, client_id: &str, ca_pem: &Path) -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("ncl-env-")
             .tempdir()
@@ -106,8 +112,8 @@ impl TestEnv {
             fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).expect("chmod 0700");
         }
         let config = CliConfig {
-            issuer: Some(idp.issuer().to_owned()),
-            client_id: Some(idp.public_client_id().to_owned()),
+            issuer: Some(issuer.to_owned()),
+            client_id: Some(client_id.to_owned()),
             cache_host: Some("cache.test".to_owned()),
             netrc_path: Some(dir.path().join("netrc")),
             ..CliConfig::default()
@@ -115,7 +121,7 @@ impl TestEnv {
         let mut env = TestEnv {
             dir,
             config,
-            ca_pem: idp.ca_pem_path().to_owned(),
+            ca_pem: ca_pem.to_owned(),
             browser: None,
             env: Vec::new(),
             removed_env: Vec::new(),
@@ -128,15 +134,20 @@ impl TestEnv {
     /// A sandbox whose config uses the confidential client (`nix-cache-server`) with its
     /// secret in `<dir>/client-secret` (mode 0600).
     pub fn new_server(idp: &Idp) -> TestEnv {
-        let mut env = TestEnv::new(idp);
-        let secret = env.dir.path().join("client-secret");
-        fs::write(&secret, format!("{}\n", idp.server_client_secret())).expect("write secret");
-        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).expect("chmod secret");
-        let mut config = env.config.clone();
-        config.client_id = Some(idp.server_client_id().to_owned());
-        config.client_secret_file = Some(secret);
-        env.write_config(&config);
-        env
+        TestEnv::new(idp).with_client_secret(idp.server_client_id(), idp.server_client_secret())
+    }
+
+    /// Makes the config use the confidential client `client_id`, with `secret` in
+    /// `<dir>/client-secret` (mode 0600).
+    pub fn with_client_secret(mut self, client_id: &str, secret: &str) -> TestEnv {
+        let path = self.dir.path().join("client-secret");
+        fs::write(&path, format!("{secret}\n")).expect("write secret");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod secret");
+        let mut config = self.config.clone();
+        config.client_id = Some(client_id.to_owned());
+        config.client_secret_file = Some(path);
+        self.write_config(&config);
+        self
     }
 
     /// Makes the hook in `mode` the CLI's browser (replacing any earlier one).

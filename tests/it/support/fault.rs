@@ -176,20 +176,27 @@ pub fn fake_jwt(claims: &serde_json::Value) -> String {
     format!("{header}.{payload}.c2ln")
 }
 
-struct Request {
-    method: String,
-    path: String,
-    body: Vec<u8>,
+pub struct Request {
+    pub method: String,
+    /// The path without the query.
+    pub path: String,
+    /// The request target as sent: path and query.
+    pub target: String,
+    /// Header names in lower case, with their values.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
-fn read_request(conn: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(conn.try_clone().ok()?);
+/// Reads one HTTP/1.1 request (head and a `content-length` body of at most 1 MiB).
+pub fn read_request(conn: impl Read) -> Option<Request> {
+    let mut reader = BufReader::new(conn);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_string();
     let target = parts.next()?.to_string();
     let mut length = 0usize;
+    let mut headers = Vec::new();
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header).ok()? == 0 {
@@ -199,19 +206,27 @@ fn read_request(conn: &TcpStream) -> Option<Request> {
         if header.is_empty() {
             break;
         }
-        if let Some((name, value)) = header.split_once(':')
-            && name.trim().eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
+        if let Some((name, value)) = header.split_once(':') {
+            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
+            if name == "content-length" {
+                length = value.parse().unwrap_or(0);
+            }
+            headers.push((name, value));
         }
     }
     let mut body = vec![0u8; length.min(1 << 20)];
     reader.read_exact(&mut body).ok()?;
     let path = target.split('?').next().unwrap_or("").to_string();
-    Some(Request { method, path, body })
+    Some(Request {
+        method,
+        path,
+        target,
+        headers,
+        body,
+    })
 }
 
-fn form_field(body: &[u8], name: &str) -> Option<String> {
+pub fn form_field(body: &[u8], name: &str) -> Option<String> {
     String::from_utf8_lossy(body).split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
         (k == name).then(|| v.to_string())

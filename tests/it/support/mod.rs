@@ -23,6 +23,7 @@ pub mod cache;
 pub mod certs;
 pub mod cli;
 pub mod fault;
+pub mod hostile;
 pub mod http;
 pub mod idp;
 pub mod nix;
