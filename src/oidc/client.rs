@@ -197,13 +197,19 @@ impl Provider {
         let mut metadata: ProviderMetadata = serde_json::from_value(docs.discovery.clone())
             .map_err(|e| {
                 anyhow::anyhow!(
-                    "the discovery document of {} is not valid: {e}",
-                    docs.issuer
+                    "the discovery document of {} is not valid: {}",
+                    docs.issuer,
+                    untrusted::clean(&e.to_string())
                 )
             })?;
         if let Some(jwks) = &docs.jwks {
-            let jwks: CoreJsonWebKeySet = serde_json::from_value(jwks.clone())
-                .with_context(|| format!("the JWKS of {} is not valid", docs.issuer))?;
+            let jwks: CoreJsonWebKeySet = serde_json::from_value(jwks.clone()).map_err(|e| {
+                anyhow::anyhow!(
+                    "the JWKS of {} is not valid: {}",
+                    docs.issuer,
+                    untrusted::clean(&e.to_string())
+                )
+            })?;
             metadata = metadata.set_jwks(jwks);
         }
         let auth_type = choose_auth_type(metadata.token_endpoint_auth_methods_supported());
