@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use oauth2::TokenResponse as _;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::discovery::Documents;
 use super::http::{HttpClient, HttpError};
+use crate::netrc;
 use crate::secret::Secret;
 use crate::untrusted;
 
@@ -282,7 +283,7 @@ impl Provider {
         &self,
         result: Result<TokenResponse, RequestTokenError<HttpError, OAuthErrorResponse>>,
     ) -> Result<Tokens, GrantError> {
-        result.map(Tokens::from).map_err(|e| {
+        let tokens = result.map(Tokens::from).map_err(|e| {
             let rotated = match &e {
                 RequestTokenError::Parse(_, body) => refresh_token_in(body),
                 _ => None,
@@ -297,6 +298,31 @@ impl Provider {
                 }
                 (e, _) => e,
             }
+        })?;
+        self.netrc_worthy(tokens)
+    }
+
+    /// Only an access token that curl reads back as one netrc word can be used (the rule is
+    /// [`netrc::is_plain_word`]); any other is refused here, where the answer is read, before
+    /// anything is stored. A refresh token in such an answer is kept (the old one may be
+    /// spent).
+    fn netrc_worthy(&self, tokens: Tokens) -> Result<Tokens, GrantError> {
+        let access = tokens.access_token.expose();
+        if netrc::is_plain_word(access) {
+            return Ok(tokens);
+        }
+        let url = self.token_url();
+        let reason = format!(
+            "the access token ({} bytes) is not a single netrc word",
+            access.len()
+        );
+        Err(match tokens.refresh_token {
+            Some(refresh_token) => GrantError::Incomplete {
+                url,
+                reason,
+                refresh_token,
+            },
+            None => GrantError::BadResponse { url, reason },
         })
     }
 
