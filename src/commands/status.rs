@@ -64,8 +64,9 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
         print_text(&report);
     }
     let code = match (report.state, report.error_exit) {
-        ("valid", _) => exit::SUCCESS,
+        // A file that cannot be read: whatever else is seen, something is wrong.
         (_, Some(exit::FAILURE)) => exit::FAILURE,
+        ("valid", _) => exit::SUCCESS,
         _ if report.login_needed => exit::LOGIN_NEEDED,
         _ => exit::FAILURE,
     };
@@ -262,6 +263,7 @@ fn print_text(r: &Report) {
         println!("Problem:       {e}");
     }
     let verdict = match (r.state, r.login_needed) {
+        _ if r.error_exit == Some(exit::FAILURE) => "broken: see Problem above",
         ("valid", _) => "logged in",
         (_, true) => "login needed: run `nix-cache-login login`",
         ("expired", _) if r.grant == Some(Grant::ClientCredentials) => {

@@ -219,6 +219,30 @@ impl Figures {
         }
     }
 
+    /// Runs `status`, which reports a problem in its `Problem:` line (naming each of
+    /// `needles`) and exits 1; files unchanged.
+    fn status_reports(&mut self, case: &str, env: &TestEnv, needles: &[&str]) {
+        let before = files(env);
+        let out = env.cli(&["status"]);
+        self.record(&out);
+        assert_clean(case, &out);
+        assert_eq!(out.status.code(), Some(1), "{case}\n{}", describe(&out));
+        *self.refused.entry(1).or_default() += 1;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let problem = stdout
+            .lines()
+            .find(|l| l.starts_with("Problem:"))
+            .unwrap_or_else(|| panic!("{case}: no Problem line\n{stdout}"));
+        for needle in needles {
+            assert!(
+                problem.contains(needle),
+                "{case}: should name {needle:?}: {problem}"
+            );
+        }
+        assert!(files(env) == before, "{case}: files changed");
+        println!("  {case}: exit 1: {problem}");
+    }
+
     /// Runs `args` and checks a success: exit 0, clean output, nothing in the clear.
     fn succeeded(
         &mut self,
@@ -933,10 +957,10 @@ fn hostile_files_are_refused_before_a_token_is_spent() {
         fs::set_permissions(env.netrc_path(), fs::Permissions::from_mode(0o600)).unwrap();
     }
     let netrc_case = "a netrc of 100 000 entries";
+    figures.status_reports(&format!("status: {netrc_case}"), &user, &["netrc", "MiB"]);
     for (env, args) in [
         (&user, &["refresh"][..]),
         (&service, &["service-account"]),
-        (&user, &["status"]),
         (&user, &["logout"]),
     ] {
         p.reset();
@@ -970,12 +994,8 @@ fn hostile_files_are_refused_before_a_token_is_spent() {
         figures.inputs += 1;
         fs::remove_file(&store).unwrap();
         make(&store);
-        for args in [
-            &["refresh"][..],
-            &["token"],
-            &["status"],
-            &["login", "--device"],
-        ] {
+        figures.status_reports(&format!("status: {name}"), &user, &["not a regular file"]);
+        for args in [&["refresh"][..], &["token"], &["login", "--device"]] {
             p.reset();
             figures.refused(
                 &format!("{args:?}: {name}"),
@@ -1019,20 +1039,26 @@ fn hostile_files_are_refused_before_a_token_is_spent() {
     let path = user.dir().join("huge.toml");
     fs::write(&path, &config).unwrap();
     let path = path.to_str().unwrap();
-    for args in [&["status"][..], &["refresh"], &["token"], &["logout"]] {
+    for args in [
+        &["status"][..],
+        &["refresh"],
+        &["token"],
+        &["logout"],
+        &["doctor"],
+    ] {
         let mut full = vec!["--config", path];
         full.extend_from_slice(args);
         let mut cmd = user.command_raw(&full);
         let out =
             crate::support::proc::output_with_timeout(&mut cmd, std::time::Duration::from_secs(60));
         figures.record(&out);
-        let stderr = assert_clean(&format!("{args:?}: a config of 1 MB strings"), &out);
-        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-        assert!(
-            stderr.contains("huge.toml") && stderr.contains("KiB"),
-            "{stderr}"
-        );
-        *figures.refused.entry(2).or_default() += 1;
+        let text = assert_clean(&format!("{args:?}: a config of 1 MB strings"), &out)
+            + &String::from_utf8_lossy(&out.stdout);
+        // doctor reports a broken config as a failed check (exit 1), the rest exit 2.
+        let code = if args == ["doctor"] { 1 } else { 2 };
+        assert_eq!(out.status.code(), Some(code), "{}", describe(&out));
+        assert!(text.contains("huge.toml") && text.contains("KiB"), "{text}");
+        *figures.refused.entry(code).or_default() += 1;
     }
     // Under the size bound, every key's value is quoted cleaned and cut.
     figures.inputs += 1;
