@@ -18,8 +18,8 @@ use crate::doctor::system::{CurlVersion, User};
 use crate::doctor::token::TokenFacts;
 use crate::doctor::{Check, Report};
 use crate::exit::{self, Silent};
+use crate::http::{HttpClient, describe_reqwest_error};
 use crate::netrc::{self, Netrc};
-use crate::oidc::http::{HttpClient, describe_reqwest_error};
 use crate::token_store::{Grant, Session};
 
 pub fn run(cli: &Cli, args: &DoctorArgs, env: &dyn Environment) -> Result<()> {
@@ -88,7 +88,7 @@ impl<'a> Doctor<'a> {
             user: User::current()
                 .inspect_err(|e| tracing::warn!("cannot tell who runs doctor: {e:#}"))
                 .ok(),
-            http: HttpClient::new().map_err(|e| format!("{e:#}")),
+            http: HttpClient::new(&crate::config::ProcessEnvironment).map_err(|e| format!("{e:#}")),
             now: clock::now(),
         }
     }

@@ -16,15 +16,15 @@ use super::{Ctx, describe_expiry, session_from_tokens};
 use crate::cli::LoginArgs;
 use crate::config::{Environment, ProcessEnvironment};
 use crate::exit::ConfigError;
+use crate::http::HttpClient;
 use crate::oidc::client::{Provider, Tokens};
 use crate::oidc::device::{self, DeviceAuthorization};
-use crate::oidc::http::HttpClient;
 use crate::oidc::loopback::CallbackListener;
 use crate::token_store::Grant;
 
 pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<()> {
     ctx.check_writable()?;
-    let http = HttpClient::new()?;
+    let http = HttpClient::new(&crate::config::ProcessEnvironment)?;
     let mut provider = ctx.provider(&http, true, None).await?;
     if args.device && provider.device_authorization_url().is_none() && provider.docs.from_cache {
         // The cached document may predate the provider enabling the device flow.

@@ -7,9 +7,9 @@ use openidconnect::{AccessToken, RefreshToken, RevocationUrl};
 
 use super::Ctx;
 use crate::clock;
+use crate::http::HttpClient;
 use crate::netrc;
 use crate::oidc::client::{GrantError, RevokingClient, map_request_error};
-use crate::oidc::http::HttpClient;
 use crate::secret::Secret;
 use crate::token_store::{Grant, Session};
 
@@ -64,7 +64,7 @@ async fn revoke(ctx: &Ctx, session: &Session) -> Result<()> {
             .map(|s| Secret::new(s.trim_end_matches(['\n', '\r']))),
         _ => None,
     };
-    let http = HttpClient::new()?;
+    let http = HttpClient::new(&crate::config::ProcessEnvironment)?;
     let provider = ctx.provider(&http, false, secret.as_ref()).await?;
     let Some(url) = provider.revocation_url().cloned() else {
         eprintln!(
@@ -152,7 +152,7 @@ impl Revoker<'_> {
             .await
             .map_err(|e| GrantError::BadResponse {
                 url: url.clone(),
-                reason: crate::oidc::http::describe_reqwest_error(&e),
+                reason: crate::http::describe_reqwest_error(&e),
             })?;
         let status = response.status();
         if status.is_success() {

@@ -17,12 +17,12 @@ use anyhow::{Context, Result};
 use crate::cli::{Cli, Command};
 use crate::clock;
 use crate::config::{self, Config, Environment, ProcessEnvironment};
-use crate::fsutil;
+use crate::fs;
+use crate::http::HttpClient;
 use crate::jwt;
 use crate::netrc;
 use crate::oidc::client::{GrantError, Provider, Tokens};
 use crate::oidc::discovery::{self, Discovery};
-use crate::oidc::http::HttpClient;
 use crate::secret::Secret;
 use crate::token_store::{Grant, LockedStore, Session, TokenStore};
 
@@ -131,7 +131,7 @@ impl Ctx {
     /// Before a token is requested: both files must be writable, so that a read-only or
     /// full file system fails before a refresh token is spent.
     fn check_writable(&self) -> Result<()> {
-        fsutil::check_writable(&self.config.netrc_path)
+        fs::check_writable(&self.config.netrc_path)
             .with_context(|| format!("netrc {}", self.config.netrc_path.display()))?;
         self.store
             .check_writable()

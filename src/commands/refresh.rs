@@ -8,7 +8,7 @@ use super::{Ctx, describe_expiry, session_from_tokens};
 use crate::cli::RefreshArgs;
 use crate::clock;
 use crate::exit::LoginNeeded;
-use crate::oidc::http::HttpClient;
+use crate::http::HttpClient;
 use crate::token_store::{Grant, LockedStore, Session};
 
 pub async fn run(ctx: &Ctx, args: &RefreshArgs) -> Result<()> {
@@ -73,7 +73,7 @@ pub(super) async fn refresh_if_needed(
     }
     ctx.check_writable()?;
 
-    let http = HttpClient::new()?;
+    let http = HttpClient::new(&crate::config::ProcessEnvironment)?;
     let result = ctx
         .token_request(&http, None, async |provider| {
             provider.refresh(&http, &refresh_token).await

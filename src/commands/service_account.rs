@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::{Ctx, describe_expiry, session_from_tokens};
 use crate::cli::RefreshArgs;
 use crate::exit::ConfigError;
-use crate::oidc::http::HttpClient;
+use crate::http::HttpClient;
 use crate::secret::Secret;
 use crate::token_store::{Grant, Session};
 
@@ -60,7 +60,7 @@ pub(super) async fn obtain(ctx: &Ctx, min_valid: Option<Duration>) -> Result<(Se
         .filter(|s| !USER_ONLY_SCOPES.contains(&s.as_str()))
         .cloned()
         .collect();
-    let http = HttpClient::new()?;
+    let http = HttpClient::new(&crate::config::ProcessEnvironment)?;
     let (_, tokens) = ctx
         .token_request(&http, Some(&secret), async |provider| {
             provider.client_credentials(&http, &scopes).await

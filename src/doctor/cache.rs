@@ -10,8 +10,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION};
 
+use crate::http::{HttpClient, describe_reqwest_error};
 use crate::netrc;
-use crate::oidc::http::{HttpClient, describe_reqwest_error};
 
 /// The login and password of the netrc entry, as bytes: they go on the wire as they are.
 pub struct Credentials {

@@ -22,7 +22,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use super::discovery::Documents;
-use super::http::{HttpClient, HttpError};
+use crate::http::{HttpClient, HttpError};
 use crate::secret::Secret;
 
 /// Endpoints that `CoreProviderMetadata` does not model but this tool uses.

@@ -10,7 +10,7 @@ use openidconnect::{
 };
 
 use super::client::{GrantError, Provider, Tokens, map_request_error};
-use super::http::HttpClient;
+use crate::http::HttpClient;
 
 /// Why the device flow ended without tokens.
 #[derive(Debug, thiserror::Error)]

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::http::{HttpClient, describe_reqwest_error, read_body, strip_query};
 use crate::clock;
-use crate::fsutil;
+use crate::fs;
+use crate::http::{HttpClient, describe_reqwest_error, read_body, strip_query};
 
 const DEFAULT_MAX_AGE: i64 = 86_400;
 /// However long a provider says a document may be kept, look again after a week.
@@ -43,10 +43,8 @@ impl Documents {
 /// Where the documents for `issuer` are cached; `None` when no cache directory is known.
 pub fn cache_path(cache_home: Option<&Path>, issuer: &str) -> Option<PathBuf> {
     cache_home.map(|dir| {
-        dir.join("nix-cache-login").join(format!(
-            "discovery-{:016x}.json",
-            fsutil::name_hash([issuer])
-        ))
+        dir.join("nix-cache-login")
+            .join(format!("discovery-{:016x}.json", fs::name_hash([issuer])))
     })
 }
 
@@ -155,7 +153,7 @@ impl Discovery<'_> {
 
     fn read_cache(&self) -> Option<Documents> {
         let path = self.cache.as_ref()?;
-        let bytes = fsutil::read_if_exists(path).ok()??;
+        let bytes = fs::read_if_exists(path).ok()??;
         // A damaged cache is only a missed shortcut.
         serde_json::from_slice(&bytes).ok()
     }
@@ -164,7 +162,7 @@ impl Discovery<'_> {
         let Some(path) = &self.cache else { return };
         let result = serde_json::to_vec(docs)
             .map_err(anyhow::Error::from)
-            .and_then(|bytes| fsutil::write_atomic(path, &bytes));
+            .and_then(|bytes| fs::write_atomic(path, &bytes));
         if let Err(e) = result {
             tracing::warn!("cannot cache the discovery document: {e:#}");
         }

@@ -2,5 +2,4 @@
 pub mod client;
 pub mod device;
 pub mod discovery;
-pub mod http;
 pub mod loopback;

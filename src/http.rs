@@ -1,4 +1,5 @@
-//! The one HTTP client of the tool, and its adapter for the `oauth2`/`openidconnect` crates.
+//! The one HTTP client of the tool (the provider, the cache probe of `doctor`), and its
+//! adapter for the `oauth2`/`openidconnect` crates.
 //!
 //! One reqwest client means one TLS stack and one trust store: the system's CA store plus
 //! `SSL_CERT_FILE`/`SSL_CERT_DIR` (private CAs are the rule in companies), with proxies from
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::config::Environment;
+
 /// Overrides the total timeout of one HTTP request, in seconds.
 pub const ENV_HTTP_TIMEOUT: &str = "NIX_CACHE_LOGIN_HTTP_TIMEOUT";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,10 +25,12 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    pub fn new() -> Result<HttpClient> {
+    /// The client for this run; `$NIX_CACHE_LOGIN_HTTP_TIMEOUT` (read through `env`) sets its
+    /// timeout.
+    pub fn new(env: &dyn Environment) -> Result<HttpClient> {
         install_crypto_provider();
-        let timeout = match std::env::var(ENV_HTTP_TIMEOUT) {
-            Ok(v) => {
+        let timeout = match env.var(ENV_HTTP_TIMEOUT) {
+            Some(v) => {
                 Duration::from_secs_f64(v.parse::<f64>().ok().filter(|s| *s > 0.0).with_context(
                     || {
                         format!(
@@ -34,7 +39,7 @@ impl HttpClient {
                     },
                 )?)
             }
-            Err(_) => DEFAULT_TIMEOUT,
+            None => DEFAULT_TIMEOUT,
         };
         let inner = reqwest::Client::builder()
             .user_agent(concat!("nix-cache-login/", env!("CARGO_PKG_VERSION")))
