@@ -6,6 +6,7 @@
 //! `HTTPS_PROXY`/`NO_PROXY`.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Once;
 use std::time::Duration;
@@ -159,6 +160,16 @@ impl HttpError {
     }
 }
 
+/// Whether `host` (a host name, or an IP address with or without brackets) is this machine:
+/// the only kind of host this tool talks plain http to (local test providers and caches).
+pub fn is_loopback(host: &str) -> bool {
+    let ip = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost") || ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether `body` is an OAuth error response: a JSON object with a string `error`.
 fn is_oauth_error(body: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(body)
@@ -235,5 +246,15 @@ mod tests {
         );
         assert_eq!(e.to_string(), "https://sso/token: HTTP 502 Bad Gateway");
         assert_eq!(e.status, Some(502));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in ["127.0.0.1", "localhost", "::1", "127.1.2.3", "LOCALHOST"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["cache.example.com", "10.0.0.1", "localhost.example.com"] {
+            assert!(!is_loopback(h), "{h}");
+        }
     }
 }

@@ -14,5 +14,6 @@ pub mod jwt;
 pub mod netrc;
 pub mod oidc;
 pub mod secret;
+pub mod session;
 pub mod token_store;
 pub mod untrusted;

@@ -15,17 +15,9 @@ use crate::config::{Config, Environment};
 use crate::exit::{ConfigError, LoginNeeded};
 use crate::fs::{self, FileLock};
 use crate::secret::Secret;
+pub use crate::session::grant::Grant;
 
 const FORMAT_VERSION: u32 = 1;
-
-/// How the stored tokens were obtained; `refresh` works only for a user's session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Grant {
-    AuthorizationCode,
-    DeviceCode,
-    ClientCredentials,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -87,8 +79,8 @@ pub struct TokenStore {
 impl TokenStore {
     pub fn for_config(config: &Config, env: &dyn Environment) -> Result<TokenStore> {
         let dir = env.state_home().ok_or_else(|| {
-            ConfigError(
-                "cannot place the token store: neither $XDG_STATE_HOME nor $HOME is set".into(),
+            ConfigError::invalid(
+                "cannot place the token store: neither $XDG_STATE_HOME nor $HOME is set",
             )
         })?;
         Ok(TokenStore::at(
