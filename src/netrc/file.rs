@@ -32,14 +32,7 @@ pub fn read(path: &Path) -> Result<Option<Netrc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netrc::Entry;
-
-    fn entry(login: &str, password: &str) -> Option<Entry> {
-        Some(Entry {
-            login: Some(login.into()),
-            password: Some(password.into()),
-        })
-    }
+    use crate::netrc::format::tests::entry;
 
     #[test]
     fn update_writes_only_on_change() {

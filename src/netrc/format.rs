@@ -461,10 +461,10 @@ impl fmt::Debug for Redacted {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn entry(login: &str, password: &str) -> Option<Entry> {
+    pub(in crate::netrc) fn entry(login: &str, password: &str) -> Option<Entry> {
         Some(Entry {
             login: Some(login.into()),
             password: Some(password.into()),
