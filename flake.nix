@@ -54,13 +54,13 @@
         default =
           { pkgs, ... }:
           {
-            imports = [ (import ./nixos-module.nix) ];
+            imports = [ ./nixos-module.nix ];
             programs.nix-cache-login.package = defaultPackage pkgs;
           };
         server =
           { pkgs, ... }:
           {
-            imports = [ (import ./nixos-module-server.nix) ];
+            imports = [ ./nixos-module-server.nix ];
             services.nix-cache-login-server.package = defaultPackage pkgs;
           };
       };
@@ -68,7 +68,7 @@
       homeModules.default =
         { pkgs, ... }:
         {
-          imports = [ (import ./home-module.nix) ];
+          imports = [ ./home-module.nix ];
           programs.nix-cache-login.package = defaultPackage pkgs;
         };
       # The older name that home-manager documentation and flakes still use.

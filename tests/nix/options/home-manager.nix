@@ -1,28 +1,65 @@
-# The home-manager options that home-module.nix touches, declared as in home-manager
-# (modules/misc/assertions.nix, home-environment.nix, misc/xdg.nix, files.nix,
-# systemd.nix, launchd/default.nix and launchd/launchd.nix). Unit sections are free-form as
-# in home-manager (`<name>.<Section>.<Key>`); launchd agent keys are typed options there,
-# so a misspelt key fails here too.
-{ config, lib, ... }:
+# The home-manager options that home-module.nix touches, declared with nixpkgs' own lib
+# the way home-manager (release-25.11) declares them. Which home-manager file each block
+# mirrors is in tests/nix/README.md and above each block. Only what the module sets or
+# reads is here; setting anything else fails, as it would in home-manager.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
 
 let
   inherit (lib) mkOption types;
 
-  # home-manager's systemd.nix: attrsOf (attrsOf (attrsOf (either primitive (listOf primitive))))
+  nullOr =
+    type:
+    mkOption {
+      type = types.nullOr type;
+      default = null;
+    };
+
+  # --- modules/systemd.nix: unitBaseType ----------------------------------------------
+  # Sections and keys are free-form (`<unit>.<Section>.<Key>`); a few keys are typed.
   primitive = types.oneOf [
     types.bool
     types.int
     types.str
+    types.path
   ];
-  unitType = types.attrsOf (
-    types.attrsOf (types.attrsOf (types.either primitive (types.listOf primitive)))
+  unitBase = {
+    freeformType = types.attrsOf (types.attrsOf (types.either primitive (types.listOf primitive)));
+    options.Unit = {
+      Description = nullOr types.str;
+      Documentation = mkOption {
+        type = types.coercedTo types.str lib.toList (types.listOf types.str);
+        default = [ ];
+      };
+    };
+  };
+  unitType = types.attrsOf (types.submodule unitBase);
+  serviceType = types.attrsOf (
+    types.submodule {
+      imports = [ unitBase ];
+      options.Service = {
+        Environment = mkOption {
+          type = types.coercedTo types.str lib.toList (types.listOf types.str);
+          default = [ ];
+        };
+        ExecStart = mkOption {
+          type =
+            let
+              one = types.either types.package types.str;
+            in
+            types.either one (types.listOf one);
+          apply = lib.toList;
+          default = [ ];
+        };
+      };
+    }
   );
 
-  nullOr = t: mkOption {
-    type = types.nullOr t;
-    default = null;
-  };
-
+  # --- modules/launchd/launchd.nix (the keys of an agent's `config`) -------------------
   launchdConfig = {
     Label = nullOr types.str;
     Disabled = nullOr types.bool;
@@ -50,9 +87,10 @@ let
     ThrottleInterval = nullOr types.int;
   };
 
+  # --- modules/lib/file-type.nix ------------------------------------------------------
   fileType = types.attrsOf (
     types.submodule (
-      { name, ... }:
+      { name, config, ... }:
       {
         options = {
           enable = mkOption {
@@ -64,8 +102,7 @@ let
             default = name;
           };
           text = nullOr types.lines;
-          # home-manager derives it from `text`; null stands for that here.
-          source = nullOr types.path;
+          source = mkOption { type = types.path; };
           executable = nullOr types.bool;
           recursive = mkOption {
             type = types.bool;
@@ -80,21 +117,28 @@ let
             default = false;
           };
         };
+        config.source = lib.mkIf (config.text != null) (
+          lib.mkDefault (pkgs.writeText "hm_${lib.replaceStrings [ "/" ] [ "-" ] name}" config.text)
+        );
       }
     )
   );
 in
 {
   options = {
+    # --- modules/misc/assertions.nix -------------------------------------------------
     assertions = mkOption {
       type = types.listOf types.unspecified;
+      internal = true;
       default = [ ];
     };
     warnings = mkOption {
       type = types.listOf types.str;
+      internal = true;
       default = [ ];
     };
 
+    # --- modules/home-environment.nix, modules/files.nix -----------------------------
     home.username = mkOption { type = types.str; };
     home.homeDirectory = mkOption { type = types.path; };
     home.packages = mkOption {
@@ -106,10 +150,8 @@ in
       default = { };
     };
 
-    xdg.enable = mkOption {
-      type = types.bool;
-      default = false;
-    };
+    # --- modules/misc/xdg.nix --------------------------------------------------------
+    xdg.enable = lib.mkEnableOption "management of XDG base directories";
     xdg.configHome = mkOption {
       type = types.path;
       default = "${config.home.homeDirectory}/.config";
@@ -122,21 +164,32 @@ in
       type = types.path;
       default = "${config.home.homeDirectory}/.cache";
     };
+    xdg.dataHome = mkOption {
+      type = types.path;
+      default = "${config.home.homeDirectory}/.local/share";
+    };
     xdg.configFile = mkOption {
       type = fileType;
       default = { };
     };
 
+    # --- modules/systemd.nix ---------------------------------------------------------
     systemd.user.services = mkOption {
-      type = unitType;
+      type = serviceType;
       default = { };
     };
     systemd.user.timers = mkOption {
       type = unitType;
       default = { };
     };
+    systemd.user.sockets = mkOption {
+      type = unitType;
+      default = { };
+    };
 
+    # --- modules/launchd/default.nix -------------------------------------------------
     launchd.agents = mkOption {
+      default = { };
       type = types.attrsOf (
         types.submodule {
           options = {
@@ -151,7 +204,6 @@ in
           };
         }
       );
-      default = { };
     };
   };
 }
