@@ -643,6 +643,7 @@ let
   pkg = self.packages.x86_64-linux.default;
   pkgArgs = pkg.buildRustPackageArgs;
   cargoToml = lib.importTOML ../../Cargo.toml;
+  # The source filter, asked as builtins.path asks it (for files that exist).
   inSource = path: type: pkgArgs.src.filter (toString path) type;
 
   # The flake's module wrappers on a nixpkgs without the overlay: the package must come
@@ -759,7 +760,6 @@ let
       && !(inSource ../../flake.nix "regular")
       && !(inSource ../../tests "directory")
       && !(inSource ../../docs "directory")
-      && !(inSource ../../target "directory")
     ) null)
     (check "package: cargoLock.lockFile is the committed Cargo.lock" (pkgArgs.cargoLock.lockFile == ../../Cargo.lock) null)
     (check "package: only the unit tests run in the sandbox, allowed to bind 127.0.0.1 on macOS" (
