@@ -98,7 +98,9 @@ in
         {file}`$XDG_CONFIG_HOME/nix-cache-login/config.toml` gives a config. Keys:
         `issuer`, `client_id`, `cache_host` or `cache_hosts`, `netrc_path` (default
         {file}`$XDG_CONFIG_HOME/nix/netrc`; `$VAR`, `''${VAR}` and a leading `~` are
-        expanded per user), `scopes`, `netrc_login`, `callback_port`, `[profiles.NAME]`.
+        expanded per user), `scopes`, `netrc_login`, `callback_port`, `daemon_bridge`,
+        `[profiles.NAME]`. With {option}`daemonBridge.enable`, `daemon_bridge` is set to the
+        bridge's socket unless given here.
         Nothing is written when this is empty.
       '';
     };

@@ -763,7 +763,7 @@ let
     ) null)
     (check "package: cargoLock.lockFile is the committed Cargo.lock" (pkgArgs.cargoLock.lockFile == ../../Cargo.lock) null)
     (check "package: only the unit tests run in the sandbox, allowed to bind 127.0.0.1 on macOS" (
-      elem "--lib" pkgArgs.cargoTestFlags && pkgArgs.__darwinAllowLocalNetworking == true
+      elem "--lib" pkgArgs.cargoTestFlags && (pkgArgs.__darwinAllowLocalNetworking or false) == true
     ) pkgArgs.cargoTestFlags)
     (check "package: completions and man page installed from the binary" (
       all (s: hasInfix s pkgArgs.postInstall) [
