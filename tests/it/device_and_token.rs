@@ -2,8 +2,7 @@
 //! generated completions and man page. Device logins are approved by the headless-chromium
 //! hook on the test provider's device pages, the way a user would on a phone.
 
-mod support;
-
+use crate::support;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -13,8 +12,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::proc::{output_with_timeout, stop_group, wait_until};
-use support::{BrowserHook, BrowserMode, Idp, IdpOptions, TestEnv, describe};
+use crate::support::proc::{output_with_timeout, stop_group, wait_until};
+use crate::support::{BrowserHook, BrowserMode, Idp, IdpOptions, TestEnv, describe};
 
 /// Another machine's entry: every command must leave it alone.
 const OTHER_ENTRY: &str = "machine github.com login me password ghp_x\n";

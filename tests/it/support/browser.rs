@@ -114,10 +114,6 @@ impl BrowserHook {
         }
     }
 
-    pub fn mode(&self) -> &BrowserMode {
-        &self.mode
-    }
-
     /// The login name typed in (default `alice`); it becomes `sub` and
     /// `preferred_username`.
     pub fn user(mut self, user: &str) -> Self {
@@ -125,26 +121,10 @@ impl BrowserHook {
         self
     }
 
-    /// The password typed in (default `test`; devInteractions accepts any).
-    pub fn password(mut self, password: &str) -> Self {
-        self.password = Some(password.to_owned());
-        self
-    }
-
     /// The user code to type in when the URL does not carry it (device flow).
     pub fn user_code(mut self, code: &str) -> Self {
         self.user_code = Some(code.to_owned());
         self
-    }
-
-    /// The hook gives up (and closes chromium) after this long; default 60 s.
-    pub fn timeout_secs(mut self, secs: u64) -> Self {
-        self.timeout_secs = secs;
-        self
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// Environment for a process that should use this hook as its browser.
@@ -190,20 +170,6 @@ impl BrowserHook {
     /// Whether a hook process is still running.
     pub fn running(&self) -> bool {
         !self.pid_files().is_empty()
-    }
-
-    /// Waits until no hook process runs any more (at most `timeout`); true when none does.
-    pub fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if !self.running() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
     }
 
     /// Waits (at most `timeout`) until a result is written and no hook runs any more;

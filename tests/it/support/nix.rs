@@ -98,10 +98,7 @@ struct RunRecord {
 pub struct NixRun {
     /// 1, 2, ... within the lab.
     pub number: usize,
-    pub path: String,
     pub output: Output,
-    /// The chroot store the path was fetched into (`store_root/nix/store/...`).
-    pub store_root: PathBuf,
     pub elapsed: Duration,
     /// The store says the path is valid and its file holds what was built.
     pub fetched: bool,
@@ -266,30 +263,11 @@ impl NixLab {
         &self.cache_dir
     }
 
-    /// The path the tests fetch (`/nix/store/...-ncl-test`).
-    pub fn store_path(&self) -> &str {
-        &self.main
-    }
-
     pub fn path_of(&self, which: TestPath) -> &str {
         match which {
             TestPath::Main => &self.main,
             TestPath::Other => &self.other,
         }
-    }
-
-    /// `ncl-test-cache-1:BASE64`, for `trusted-public-keys`.
-    pub fn public_key(&self) -> &str {
-        &self.public_key
-    }
-
-    pub fn conf_dir(&self) -> &Path {
-        &self.conf_dir
-    }
-
-    /// How long building and copying the paths took.
-    pub fn setup_time(&self) -> Duration {
-        self.setup_time
     }
 
     /// A new empty directory under the lab, e.g. a HOME to share between runs.
@@ -298,19 +276,6 @@ impl NixLab {
         fs::create_dir_all(&dir).expect("create a dir in the Nix lab");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("chmod 0700");
         dir
-    }
-
-    /// Substitutes the main path from `cache_url` into a new empty store, with a fresh
-    /// HOME, reading `netrc`.
-    pub fn substitute(&self, cache_url: &str, netrc: &Path, label: &str) -> NixRun {
-        self.fetch(&Fetch {
-            cache_url,
-            netrc,
-            path: TestPath::Main,
-            home: None,
-            options: &[],
-            label,
-        })
     }
 
     /// `nix-store --store <new empty store> --realise PATH` with the cache as the only
@@ -375,9 +340,7 @@ impl NixLab {
         });
         NixRun {
             number,
-            path,
             output,
-            store_root,
             elapsed,
             fetched,
         }

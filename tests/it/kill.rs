@@ -8,20 +8,18 @@
 //! spread over start-up, the token request and the two file writes. The seed is printed;
 //! set `KILL_TEST_SEED` to replay one.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use nix_cache_login::netrc::Netrc;
-use nix_cache_login::token_store::TokenStore;
-use support::fault::{
+use crate::support::fault::{
     DEFAULT_ENTRY, OTHER_ENTRIES, leftovers, netrc_password, seed_netrc, store_path,
 };
-use support::proc::{signal_group, wait_until};
-use support::{BrowserMode, Idp, IdpOptions, TestEnv, describe};
+use crate::support::proc::{signal_group, wait_until};
+use crate::support::{BrowserMode, Idp, IdpOptions, TestEnv, describe};
+use nix_cache_login::netrc::Netrc;
+use nix_cache_login::token_store::TokenStore;
 
 const HOST: &str = "cache.test";
 
@@ -52,6 +50,25 @@ impl Rng {
     }
 }
 
+/// How many kills a loop needs: at least `kills`, and more (up to `max_kills`) until the
+/// dangerous window (store already new, netrc still old) was hit `between_at_least` times.
+struct Goal {
+    kills: usize,
+    between_at_least: usize,
+    max_kills: usize,
+}
+
+/// What a kill can do to the session.
+#[derive(Clone, Copy, PartialEq)]
+enum Rotation {
+    /// The old refresh token (or the client secret) stays good: every kill is survivable.
+    Off,
+    /// The provider spends the refresh token it answers: a run killed after the answer and
+    /// before the store was saved loses the session. The next `refresh` must then say that a
+    /// login is needed (exit 3) and change nothing; the loop logs in again.
+    On,
+}
+
 #[derive(Default, Debug)]
 struct Tally {
     kills: usize,
@@ -62,6 +79,8 @@ struct Tally {
     store_new: usize,
     /// Store already new, netrc still old: killed between the two writes.
     between: usize,
+    /// Killed after the provider rotated the refresh token, before the store had it.
+    sessions_lost: usize,
 }
 
 fn mode(path: &Path) -> u32 {
@@ -82,9 +101,15 @@ fn typical_run(env: &TestEnv, command: &str, n: usize) -> Duration {
     times[n / 2]
 }
 
-/// Runs `command` until `kills` runs were killed after a random delay, checking the files after
-/// each kill.
-fn kill_loop(env: &TestEnv, command: &str, kills: usize, rng: &mut Rng) -> Tally {
+/// Runs `command` until `goal` is met by runs killed after a random delay, checking the files
+/// after each kill.
+fn kill_loop(
+    env: &TestEnv,
+    command: &str,
+    goal: &Goal,
+    rotation: Rotation,
+    rng: &mut Rng,
+) -> Tally {
     let netrc_path = env.netrc_path();
     let store = store_path(env, &env.config_path());
     let typical = typical_run(env, command, 5);
@@ -94,7 +119,9 @@ fn kill_loop(env: &TestEnv, command: &str, kills: usize, rng: &mut Rng) -> Tally
     let mut max_delay_us = (typical.as_micros() as u64) * 6 / 5;
     println!("{command}: a whole run takes {typical:?}; kills after 0..{max_delay_us} µs at first");
     let mut tally = Tally::default();
-    while tally.kills < kills {
+    while tally.kills < goal.kills
+        || (tally.between < goal.between_at_least && tally.kills < goal.max_kills)
+    {
         let netrc_before = fs::read(&netrc_path).unwrap();
         let store_before = fs::read(&store).unwrap();
         let old_token = netrc_password(&netrc_path, HOST).unwrap();
@@ -164,9 +191,44 @@ fn kill_loop(env: &TestEnv, command: &str, kills: usize, rng: &mut Rng) -> Tally
         } else if store_is_new {
             tally.between += 1;
         }
+        if rotation == Rotation::On && !store_is_new && !finished {
+            recover_session(env, command, &mut tally);
+        }
     }
     println!("{command}: kills after 0..{max_delay_us} µs at the end");
     tally
+}
+
+/// After a kill that left the old store: a `refresh` either works (the kill came before the
+/// provider spent the refresh token) or says a login is needed and changes nothing, and then a
+/// login brings the session back.
+fn recover_session(env: &TestEnv, command: &str, tally: &mut Tally) {
+    let netrc_before = fs::read(env.netrc_path()).unwrap();
+    let store = store_path(env, &env.config_path());
+    let store_before = fs::read(&store).unwrap();
+    let out = env.cli(&[command]);
+    if out.status.success() {
+        return;
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{command} after a kill: {}",
+        describe(&out)
+    );
+    assert_eq!(
+        fs::read(env.netrc_path()).unwrap(),
+        netrc_before,
+        "a refused refresh changed the netrc"
+    );
+    assert_eq!(
+        fs::read(&store).unwrap(),
+        store_before,
+        "a refused refresh changed the store"
+    );
+    tally.sessions_lost += 1;
+    let out = env.cli(&["login", "--timeout", "60s"]);
+    assert!(out.status.success(), "login again: {}", describe(&out));
 }
 
 /// Leftover temp files of killed runs go with the next successful run once they are a
@@ -211,16 +273,33 @@ fn sigkill_during_service_account() {
     let out = env.cli(&["service-account"]);
     assert!(out.status.success(), "{}", describe(&out));
 
-    let tally = kill_and_recover(&idp, &env, "service-account", 210, "KILL_TEST_SEED");
-    assert!(tally.kills >= 200, "{tally:?}");
+    let goal = Goal {
+        kills: 210,
+        between_at_least: 3,
+        max_kills: 1500,
+    };
+    let tally = kill_and_recover(
+        &idp,
+        &env,
+        "service-account",
+        &goal,
+        Rotation::Off,
+        "KILL_TEST_SEED",
+    );
+    assert!(tally.kills >= 210, "{tally:?}");
+    assert!(
+        tally.between >= 3,
+        "the window between the two writes was hit: {tally:?}"
+    );
 }
 
-/// With refresh-token rotation off, a refresh killed after the provider answered does not
-/// lose the session, so one login carries the whole loop.
+/// With refresh-token rotation on (the hard case): a refresh killed after the provider answered
+/// spends the session, which no client can prevent; the files stay whole and the next refresh
+/// says to log in.
 #[test]
-fn sigkill_during_refresh() {
+fn sigkill_during_refresh_with_rotation() {
     let idp = Idp::start(IdpOptions {
-        rotate_refresh_token: false,
+        rotate_refresh_token: true,
         ..IdpOptions::default()
     });
     let env = TestEnv::new(&idp).with_browser(BrowserMode::Approve);
@@ -228,27 +307,45 @@ fn sigkill_during_refresh() {
     let out = env.cli(&["login", "--timeout", "60s"]);
     assert!(out.status.success(), "login: {}", describe(&out));
 
-    kill_and_recover(&idp, &env, "refresh", 60, "KILL_TEST_SEED_REFRESH");
+    let goal = Goal {
+        kills: 60,
+        between_at_least: 1,
+        max_kills: 400,
+    };
+    let tally = kill_and_recover(
+        &idp,
+        &env,
+        "refresh",
+        &goal,
+        Rotation::On,
+        "KILL_TEST_SEED_REFRESH",
+    );
+    assert!(tally.kills >= 60, "{tally:?}");
+    assert!(
+        tally.between >= 1,
+        "the window between the two writes was hit: {tally:?}"
+    );
 }
 
-/// [`kill_loop`] with `kills` kills of `command` (the seed from `seed_var` or the clock), then
+/// [`kill_loop`] of `command` until `goal` (the seed from `seed_var` or the clock), then
 /// [`leftovers_are_cleaned`]; the token in the netrc at the end must be live at `idp`.
 /// Prints the figures.
 fn kill_and_recover(
     idp: &Idp,
     env: &TestEnv,
     command: &str,
-    kills: usize,
+    goal: &Goal,
+    rotation: Rotation,
     seed_var: &str,
 ) -> Tally {
     let mut rng = Rng::from_env_or_clock(seed_var);
     let started = Instant::now();
-    let tally = kill_loop(env, command, kills, &mut rng);
+    let tally = kill_loop(env, command, goal, rotation, &mut rng);
     let left = leftovers_are_cleaned(env, command);
     let token = netrc_password(&env.netrc_path(), HOST).unwrap();
     assert!(idp.is_active(&token), "the last token is good");
     println!(
-        "{command}: {} kills survived ({} runs finished before their kill) in {:?}; netrc old {} / new {}; store old {} / new {}; killed between store and netrc {}; {left} temp files left by kills, all removed by the next run",
+        "{command}: {} kills survived ({} runs finished before their kill) in {:?}; netrc old {} / new {}; store old {} / new {}; killed between store and netrc {}; sessions lost to a kill after the provider rotated {}; {left} temp files left by kills, all removed by the next run",
         tally.kills,
         tally.finished_first,
         started.elapsed(),
@@ -256,7 +353,8 @@ fn kill_and_recover(
         tally.netrc_new,
         tally.store_old,
         tally.store_new,
-        tally.between
+        tally.between,
+        tally.sessions_lost
     );
     tally
 }

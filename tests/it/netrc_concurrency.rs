@@ -2,14 +2,13 @@
 //! rest of the file stays as it was, and no temporary file is left behind.
 //!
 //! `flock` locks belong to an open file description, so threads that each open the lock file
-//! already exclude each other; separate processes are the real case, and the test binary plays
-//! the writer process itself (see `writer_process`).
+//! already exclude each other; separate processes are the real case, forked from the test
+//! (see `fork_writer`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-use std::{env, fs, thread};
+use std::{fs, thread};
 
 use nix_cache_login::netrc::{self, Entry, Netrc};
 
@@ -29,10 +28,6 @@ cd /pub
 
 machine one-line.example.com login bob password \"two words\"
 ";
-
-const WORKER_NETRC: &str = "NETRC_TEST_WORKER_NETRC";
-const WORKER_INDEX: &str = "NETRC_TEST_WORKER_INDEX";
-const WORKER_GO: &str = "NETRC_TEST_WORKER_GO";
 
 fn host(writer: usize) -> String {
     format!("cache{writer}.example.com")
@@ -127,57 +122,47 @@ fn processes_do_not_lose_updates() {
     // The start signal lives outside the netrc's directory, which must hold nothing else.
     let signals = tempfile::tempdir().unwrap();
     let go = signals.path().join("go");
-    let exe = env::current_exe().unwrap();
-    let children: Vec<Child> = (0..WRITERS)
-        .map(|writer| {
-            Command::new(&exe)
-                .args([
-                    "writer_process",
-                    "--exact",
-                    "--test-threads=1",
-                    "--nocapture",
-                ])
-                .env(WORKER_NETRC, &path)
-                .env(WORKER_INDEX, writer.to_string())
-                .env(WORKER_GO, &go)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+    let children: Vec<libc::pid_t> = (0..WRITERS)
+        .map(|writer| fork_writer(&path, writer, &go))
         .collect();
     fs::write(&go, b"").unwrap();
-    for (writer, child) in children.into_iter().enumerate() {
-        let output = child.wait_with_output().unwrap();
+    for (writer, pid) in children.into_iter().enumerate() {
+        let mut status = 0;
+        // SAFETY: waits for a child this test forked.
+        let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(waited, pid, "waitpid for writer {writer}");
         assert!(
-            output.status.success(),
-            "writer {writer}: {}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "writer {writer} failed (wait status {status:#x})"
         );
     }
     check(&path);
 }
 
-/// The body of one writer process started by `processes_do_not_lose_updates`; run directly,
-/// without its environment, it does nothing.
-#[test]
-fn writer_process() {
-    let (Some(path), Some(writer), Some(go)) = (
-        env::var_os(WORKER_NETRC),
-        env::var(WORKER_INDEX).ok(),
-        env::var_os(WORKER_GO),
-    ) else {
-        return;
-    };
-    // Wait for the others so that the writes overlap.
-    let waiting = Instant::now();
-    while !Path::new(&go).exists() {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(60),
-            "no start signal"
-        );
-        thread::sleep(Duration::from_millis(1));
+/// Forks a process that waits for `go` and then does [`write_rounds`]. A fork, not a new
+/// process image: the child needs nothing but the library, and must not be a test of its own.
+/// It only opens, locks, writes and renames files, and leaves with `_exit`, so none of the
+/// parent's other threads' state matters to it.
+fn fork_writer(path: &Path, writer: usize, go: &Path) -> libc::pid_t {
+    // SAFETY: the child runs only the code below and ends in `_exit` (no destructors, no
+    // atexit handlers, no unwinding into the test harness).
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid > 0 {
+        return pid;
     }
-    write_rounds(Path::new(&path), writer.parse().unwrap());
+    let ok = std::panic::catch_unwind(|| {
+        let waiting = Instant::now();
+        while !go.exists() {
+            if waiting.elapsed() > Duration::from_secs(60) {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        write_rounds(path, writer);
+        true
+    })
+    .unwrap_or(false);
+    // SAFETY: ends the forked child without running the parent's destructors.
+    unsafe { libc::_exit(if ok { 0 } else { 1 }) }
 }

@@ -62,12 +62,11 @@ impl CacheRequest {
 
 /// A running cache; stopped (its process group) on drop.
 pub struct CacheServer {
-    service: NodeService,
+    _service: NodeService,
     _dir: TempDir,
     url: String,
     port: u16,
     request_log: PathBuf,
-    stderr_log: PathBuf,
 }
 
 impl CacheServer {
@@ -108,12 +107,11 @@ impl CacheServer {
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected READY line from the cache: {url}"));
         CacheServer {
-            service,
+            _service: service,
             _dir: dir,
             url,
             port,
             request_log,
-            stderr_log,
         }
     }
 
@@ -122,18 +120,10 @@ impl CacheServer {
         &self.url
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// `127.0.0.1:PORT`: a `cache_host` for the CLI's config (the netrc entry it writes is
     /// `machine 127.0.0.1`: netrc has no ports, and curl matches the host name only).
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
-    }
-
-    pub fn request_log_path(&self) -> &Path {
-        &self.request_log
     }
 
     /// The raw request log.
@@ -158,20 +148,6 @@ impl CacheServer {
     /// The requests after the first `mark` ones.
     pub fn requests_since(&self, mark: usize) -> Vec<CacheRequest> {
         self.requests().into_iter().skip(mark).collect()
-    }
-
-    /// Empties the request log.
-    pub fn clear_request_log(&self) {
-        fs::write(&self.request_log, "").expect("truncate the cache's request log");
-    }
-
-    /// What the cache wrote to stderr.
-    pub fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr_log).unwrap_or_default()
-    }
-
-    pub fn stop(&mut self) {
-        self.service.stop();
     }
 }
 

@@ -8,16 +8,15 @@
 //! `support::nix`), never /nix or /etc/nix. Every test prints how many Nix runs it made and
 //! which fetched the path, and what the cache answered.
 
-mod support;
-
+use crate::support;
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::cache::{CacheRequest, summarize};
-use support::nix::{Fetch, NixRun, TestPath};
-use support::{BrowserMode, CacheServer, Idp, IdpOptions, NixLab, TestEnv, describe};
+use crate::support::cache::{CacheRequest, summarize};
+use crate::support::nix::{Fetch, NixRun, TestPath};
+use crate::support::{BrowserMode, CacheServer, Idp, IdpOptions, NixLab, TestEnv, describe};
 
 /// The netrc entry's password for `machine`, parsed by the crate's own reader.
 fn netrc_password(netrc: &Path, machine: &str) -> Option<String> {

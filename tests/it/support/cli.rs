@@ -145,12 +145,6 @@ impl TestEnv {
         self
     }
 
-    /// Makes `hook` the CLI's browser (for a user name, a user code or a timeout).
-    pub fn with_browser_hook(mut self, hook: BrowserHook) -> TestEnv {
-        self.browser = Some(hook);
-        self
-    }
-
     pub fn set_browser(&mut self, hook: Option<BrowserHook>) {
         self.browser = hook;
     }
@@ -170,11 +164,6 @@ impl TestEnv {
     pub fn remove_env(&mut self, key: &str) {
         self.env.retain(|(k, _)| k != key);
         self.removed_env.push(key.to_owned());
-    }
-
-    /// The time limit of each `cli` run (default 120 s).
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = timeout;
     }
 
     pub fn dir(&self) -> &Path {
@@ -223,10 +212,6 @@ impl TestEnv {
     /// The netrc's text ("" when it does not exist).
     pub fn netrc(&self) -> String {
         fs::read_to_string(self.netrc_path()).unwrap_or_default()
-    }
-
-    pub fn ca_pem_path(&self) -> &Path {
-        &self.ca_pem
     }
 
     /// Replaces `config.toml` with `config`.
@@ -302,11 +287,6 @@ impl TestEnv {
     /// Runs the CLI with `--config` and `args`; panics if it outlives the time limit.
     pub fn cli(&self, args: &[&str]) -> Output {
         output_with_timeout(&mut self.command(args), self.timeout)
-    }
-
-    /// Runs the CLI with exactly `args`.
-    pub fn cli_raw(&self, args: &[&str]) -> Output {
-        output_with_timeout(&mut self.command_raw(args), self.timeout)
     }
 
     /// Starts the CLI without waiting (for concurrent runs); stdout and stderr piped,

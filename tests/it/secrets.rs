@@ -2,8 +2,7 @@
 //! most verbose logging, private files under any umask, bytes of a netrc that are not UTF-8
 //! kept as they are, and a config loader that never panics and errs in one line.
 
-mod support;
-
+use crate::support;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -11,13 +10,13 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::support::fault::{netrc_password, seed_netrc, snapshot_dir, store_path};
+use crate::support::proc::output_with_timeout;
+use crate::support::{BrowserMode, Idp, IdpOptions, TestEnv, cli_binary, describe};
 use nix_cache_login::config::Environment;
 use nix_cache_login::netrc::Netrc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
-use support::fault::{netrc_password, seed_netrc, snapshot_dir, store_path};
-use support::proc::output_with_timeout;
-use support::{BrowserMode, Idp, IdpOptions, TestEnv, cli_binary, describe};
 
 const HOST: &str = "cache.test";
 

@@ -175,12 +175,11 @@ impl IdpOptions {
 /// A running provider; stopped (its whole process group) on drop.
 pub struct Idp {
     service: NodeService,
-    dir: TempDir,
+    _dir: TempDir,
     ca: TestCa,
     issuer: String,
     port: u16,
     request_log: PathBuf,
-    stderr_log: PathBuf,
     options: IdpOptions,
 }
 
@@ -222,12 +221,11 @@ impl Idp {
 
         Idp {
             service,
-            dir,
+            _dir: dir,
             ca,
             issuer,
             port,
             request_log,
-            stderr_log,
             options,
         }
     }
@@ -250,14 +248,6 @@ impl Idp {
     /// The CA certificate that signed the provider's TLS certificate (PEM).
     pub fn ca_pem_path(&self) -> &Path {
         &self.ca.ca_cert
-    }
-
-    pub fn ca(&self) -> &TestCa {
-        &self.ca
-    }
-
-    pub fn options(&self) -> &IdpOptions {
-        &self.options
     }
 
     /// The public native PKCE client (auth code, refresh, device code).
@@ -285,12 +275,6 @@ impl Idp {
         &self.options.resource
     }
 
-    /// The file with one line per HTTP request the provider served:
-    /// `<time> <METHOD> <path> <status> [grant_type=..] [client_id=..] [error=..]`.
-    pub fn request_log_path(&self) -> &Path {
-        &self.request_log
-    }
-
     pub fn request_log(&self) -> String {
         fs::read_to_string(&self.request_log).unwrap_or_default()
     }
@@ -313,16 +297,6 @@ impl Idp {
     /// Empties the request log (to count the requests of one command).
     pub fn clear_request_log(&self) {
         fs::write(&self.request_log, "").expect("truncate the request log");
-    }
-
-    /// What the provider wrote to stderr (warnings, server errors).
-    pub fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr_log).unwrap_or_default()
-    }
-
-    /// A scratch directory that lives as long as the provider.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// `issuer + path`, e.g. `endpoint("/token")`.

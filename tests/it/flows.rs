@@ -2,14 +2,13 @@
 //! a real headless chromium playing the user. Every test seeds the netrc with other entries
 //! and checks that they survive.
 
-mod support;
-
+use crate::support;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::{BrowserMode, Idp, IdpOptions, TestEnv, describe};
+use crate::support::{AccessTokenFormat, BrowserMode, Idp, IdpOptions, TestEnv, describe};
 
 /// Entries of other machines, a comment, a macdef and a default, in the shapes people write:
 /// every command must leave these bytes alone.
@@ -304,6 +303,37 @@ fn service_account_with_basic_and_post_auth() {
     let out = env.cli(&["service-account"]);
     assert!(out.status.success(), "{}", describe(&out));
     assert!(idp.is_active(&netrc_password(&env, "cache.test").unwrap()));
+}
+
+/// A provider that issues opaque (non-JWT) access tokens: the expiry comes from `expires_in`
+/// alone, and status shows it and that the token is opaque.
+#[test]
+fn opaque_access_tokens_get_their_expiry_from_expires_in() {
+    let idp = Idp::start(IdpOptions {
+        access_token_format: AccessTokenFormat::Opaque,
+        ..IdpOptions::default()
+    });
+    let env = TestEnv::new_server(&idp);
+    seeded(&env);
+    let out = env.cli(&["service-account"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let token = netrc_password(&env, "cache.test").unwrap();
+    assert_eq!(
+        token.matches('.').count(),
+        0,
+        "not a JWT: {} bytes",
+        token.len()
+    );
+    assert!(idp.is_active(&token));
+    assert!(stored(&env)["access_token_expires_at"].as_i64().is_some());
+    let out = env.cli(&["status"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(opaque)"),
+        "{}",
+        describe(&out)
+    );
+    assert_others_intact(&env);
 }
 
 #[test]

@@ -3,17 +3,15 @@
 //! and curl. Nix never reads the host's /etc/nix (NIX_CONF_DIR points into the sandbox) and
 //! has no substituters, so nothing leaves the machine.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use crate::support::cache::CacheServer;
+use crate::support::{Idp, IdpOptions, TestEnv, describe};
 use serde_json::Value;
-use support::cache::CacheServer;
-use support::{Idp, IdpOptions, TestEnv, describe};
 use tempfile::TempDir;
 
 /// The test cache (`tests/idp/cache.mjs`) over an empty binary cache: it answers

@@ -2,24 +2,21 @@
 //! oidc-provider 9 on Node) served over HTTPS with a throwaway CA, a headless-chromium
 //! BROWSER hook that plays the user, and a sandboxed environment to run the CLI in.
 //!
-//! Use it from an integration test with `mod support;`:
+//! Each test module of this binary uses it as `crate::support`:
 //!
 //! ```ignore
-//! mod support;
-//! use support::{BrowserMode, Idp, IdpOptions, TestEnv};
+//! use crate::support::{BrowserMode, Idp, IdpOptions, TestEnv};
 //!
 //! let idp = Idp::start(IdpOptions::default());
 //! let env = TestEnv::new(&idp).with_browser(BrowserMode::Approve);
 //! let out = env.cli(&["login"]);
-//! assert!(out.status.success(), "{}", support::describe(&out));
+//! assert!(out.status.success(), "{}", crate::support::describe(&out));
 //! ```
 //!
 //! Everything binds 127.0.0.1 only, everything has a time limit, and every process
 //! started here is stopped on drop (process groups, so chromium goes too).
 //! Needs `node` (20+), `npm ci` done in tests/idp (done on first use if missing, under a
 //! file lock), `/usr/bin/chromium`, and the `openssl` and `curl` command-line tools.
-
-#![allow(dead_code, unused_imports)]
 
 pub mod browser;
 pub mod cache;
@@ -31,11 +28,11 @@ pub mod idp;
 pub mod nix;
 pub mod proc;
 
-pub use browser::{BrowserHook, BrowserMode, browser_hook_env};
+pub use browser::{BrowserHook, BrowserMode};
 pub use cache::CacheServer;
 pub use certs::TestCa;
 pub use cli::{CliConfig, TestEnv, describe};
-pub use http::{CallbackServer, CurlResponse, jwt_claims, pkce_pair, random_token};
+pub use http::{CallbackServer, jwt_claims, pkce_pair, random_token};
 pub use idp::{AccessTokenFormat, Idp, IdpOptions};
 pub use nix::NixLab;
 

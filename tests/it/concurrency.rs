@@ -4,17 +4,15 @@
 //! cache host's entry holds a token the provider accepts, the user's session lives on, every
 //! other byte of the netrc is as it was, and no temp file is left (the `.lock` files stay).
 
-mod support;
-
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::fault::{DEFAULT_ENTRY, OTHER_ENTRIES, leftovers, netrc_password, store_path};
-use support::proc::{stop_group, wait_until};
-use support::{BrowserMode, CliConfig, Idp, IdpOptions, TestEnv, describe};
+use crate::support::fault::{DEFAULT_ENTRY, OTHER_ENTRIES, leftovers, netrc_password, store_path};
+use crate::support::proc::{stop_group, wait_until};
+use crate::support::{BrowserMode, CliConfig, Idp, IdpOptions, TestEnv, describe};
 
 const USER_HOST: &str = "a.cache.test";
 const SERVER_HOSTS: [&str; 3] = ["b.cache.test", "c.cache.test", "d.cache.test"];

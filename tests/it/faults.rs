@@ -7,18 +7,17 @@
 //! plain-HTTP stand-in on 127.0.0.1 (the CLI takes `http` issuers on loopback hosts). TLS
 //! trust and the file-system faults run against the real provider where they can.
 
-mod support;
-
+use crate::support;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::fault::{
+use crate::support::fault::{
     Fault, FaultServer, Target, Tmpfs, assert_failed, fill_up, is_root, leftovers, netrc_password,
     seed_netrc, seed_user_session, snapshot_dir, store_path,
 };
-use support::{Idp, IdpOptions, TestCa, TestEnv, describe};
+use crate::support::{Idp, IdpOptions, TestCa, TestEnv, describe};
 
 const USER_HOST: &str = "user.cache.test";
 const SERVER_HOST: &str = "cache.test";
