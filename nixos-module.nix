@@ -25,6 +25,16 @@ let
   bridgeSocket = "/run/nix-cache-login/bridge.sock";
   bridgeStateDirectory = "nix-cache-login-bridge";
 
+  # A bridge option whose default is the workstation settings' key of the same meaning.
+  fromSettings =
+    key: description:
+    lib.mkOption {
+      type = lib.types.nullOr lib.types.str;
+      default = cfg.settings.${key} or null;
+      defaultText = lib.literalExpression "config.programs.nix-cache-login.settings.${key} or null";
+      inherit description;
+    };
+
   # The hosts of the workstation settings, the bridge's default.
   settingsCacheHosts =
     cfg.settings.cache_hosts or (lib.optional (cfg.settings ? cache_host) cfg.settings.cache_host);
@@ -187,22 +197,12 @@ in
         '';
       };
 
-      issuer = lib.mkOption {
-        type = lib.types.nullOr lib.types.str;
-        default = cfg.settings.issuer or null;
-        defaultText = lib.literalExpression "config.programs.nix-cache-login.settings.issuer";
-        description = "The OIDC issuer whose signed access tokens the bridge accepts (`issuer`).";
-      };
+      issuer = fromSettings "issuer" "The OIDC issuer whose signed access tokens the bridge accepts (`issuer`).";
 
-      clientId = lib.mkOption {
-        type = lib.types.nullOr lib.types.str;
-        default = cfg.settings.client_id or null;
-        defaultText = lib.literalExpression "config.programs.nix-cache-login.settings.client_id";
-        description = ''
-          The client a token must have been issued to (`azp`, or `aud`): `client_id`. Set
-          this, {option}`audience` or both.
-        '';
-      };
+      clientId = fromSettings "client_id" ''
+        The client a token must have been issued to (`azp`, or `aud`): `client_id`. Set this,
+        {option}`audience` or both.
+      '';
 
       audience = lib.mkOption {
         type = lib.types.nullOr lib.types.str;
@@ -229,12 +229,7 @@ in
         '';
       };
 
-      netrcLogin = lib.mkOption {
-        type = lib.types.nullOr lib.types.str;
-        default = cfg.settings.netrc_login or null;
-        defaultText = lib.literalExpression "config.programs.nix-cache-login.settings.netrc_login or null";
-        description = "The login word written beside each token (`netrc_login`; the tool's default when null).";
-      };
+      netrcLogin = fromSettings "netrc_login" "The login word written beside each token (`netrc_login`; the tool's default when null).";
 
       setNixNetrcFile = lib.mkOption {
         type = lib.types.bool;

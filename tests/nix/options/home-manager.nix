@@ -11,13 +11,16 @@
 
 let
   inherit (lib) mkOption types;
-
-  nullOr =
-    type:
-    mkOption {
-      type = types.nullOr type;
-      default = null;
-    };
+  inherit (import ./declare.nix { inherit lib; })
+    opt
+    required
+    nullable
+    bool
+    str
+    lines
+    strList
+    submodules
+    ;
 
   # --- modules/systemd.nix: unitBaseType ----------------------------------------------
   # Sections and keys are free-form (`<unit>.<Section>.<Key>`); a few keys are typed.
@@ -30,11 +33,8 @@ let
   unitBase = {
     freeformType = types.attrsOf (types.attrsOf (types.either primitive (types.listOf primitive)));
     options.Unit = {
-      Description = nullOr types.str;
-      Documentation = mkOption {
-        type = types.coercedTo types.str lib.toList (types.listOf types.str);
-        default = [ ];
-      };
+      Description = nullable types.str;
+      Documentation = opt (types.coercedTo types.str lib.toList (types.listOf types.str)) [ ];
     };
   };
   unitType = types.attrsOf (types.submodule unitBase);
@@ -42,10 +42,7 @@ let
     types.submodule {
       imports = [ unitBase ];
       options.Service = {
-        Environment = mkOption {
-          type = types.coercedTo types.str lib.toList (types.listOf types.str);
-          default = [ ];
-        };
+        Environment = opt (types.coercedTo types.str lib.toList (types.listOf types.str)) [ ];
         ExecStart = mkOption {
           type =
             let
@@ -61,20 +58,20 @@ let
 
   # --- modules/launchd/launchd.nix (the keys of an agent's `config`) -------------------
   launchdConfig = {
-    Label = nullOr types.str;
-    Disabled = nullOr types.bool;
-    Program = nullOr types.path;
-    ProgramArguments = nullOr (types.listOf types.str);
-    EnvironmentVariables = nullOr (types.attrsOf types.str);
-    WorkingDirectory = nullOr types.str;
-    KeepAlive = nullOr (types.either types.bool (types.attrsOf types.anything));
-    RunAtLoad = nullOr types.bool;
-    StartInterval = nullOr types.int;
-    StartCalendarInterval = nullOr (types.listOf (types.attrsOf types.int));
-    StandardInPath = nullOr types.path;
-    StandardOutPath = nullOr types.path;
-    StandardErrorPath = nullOr types.path;
-    ProcessType = nullOr (
+    Label = nullable types.str;
+    Disabled = nullable types.bool;
+    Program = nullable types.path;
+    ProgramArguments = nullable (types.listOf types.str);
+    EnvironmentVariables = nullable (types.attrsOf types.str);
+    WorkingDirectory = nullable types.str;
+    KeepAlive = nullable (types.either types.bool (types.attrsOf types.anything));
+    RunAtLoad = nullable types.bool;
+    StartInterval = nullable types.int;
+    StartCalendarInterval = nullable (types.listOf (types.attrsOf types.int));
+    StandardInPath = nullable types.path;
+    StandardOutPath = nullable types.path;
+    StandardErrorPath = nullable types.path;
+    ProcessType = nullable (
       types.enum [
         "Background"
         "Standard"
@@ -82,9 +79,9 @@ let
         "Interactive"
       ]
     );
-    LowPriorityIO = nullOr types.bool;
-    Nice = nullOr types.int;
-    ThrottleInterval = nullOr types.int;
+    LowPriorityIO = nullable types.bool;
+    Nice = nullable types.int;
+    ThrottleInterval = nullable types.int;
   };
 
   # --- modules/lib/file-type.nix ------------------------------------------------------
@@ -93,29 +90,14 @@ let
       { name, config, ... }:
       {
         options = {
-          enable = mkOption {
-            type = types.bool;
-            default = true;
-          };
-          target = mkOption {
-            type = types.str;
-            default = name;
-          };
-          text = nullOr types.lines;
-          source = mkOption { type = types.path; };
-          executable = nullOr types.bool;
-          recursive = mkOption {
-            type = types.bool;
-            default = false;
-          };
-          onChange = mkOption {
-            type = types.lines;
-            default = "";
-          };
-          force = mkOption {
-            type = types.bool;
-            default = false;
-          };
+          enable = bool true;
+          target = str name;
+          text = nullable types.lines;
+          source = required types.path;
+          executable = nullable types.bool;
+          recursive = bool false;
+          onChange = lines;
+          force = bool false;
         };
         config.source = lib.mkIf (config.text != null) (
           lib.mkDefault (pkgs.writeText "hm_${lib.replaceStrings [ "/" ] [ "-" ] name}" config.text)
@@ -123,87 +105,45 @@ let
       }
     )
   );
+
+  # modules/launchd/default.nix: launchd.agents.<name>
+  agent = {
+    options = {
+      enable = bool false;
+      config = opt (types.submodule { options = launchdConfig; }) { };
+    };
+  };
 in
 {
   options = {
     # --- modules/misc/assertions.nix -------------------------------------------------
-    assertions = mkOption {
-      type = types.listOf types.unspecified;
+    assertions = opt (types.listOf types.unspecified) [ ] // {
       internal = true;
-      default = [ ];
     };
-    warnings = mkOption {
-      type = types.listOf types.str;
+    warnings = strList // {
       internal = true;
-      default = [ ];
     };
 
     # --- modules/home-environment.nix, modules/files.nix -----------------------------
-    home.username = mkOption { type = types.str; };
-    home.homeDirectory = mkOption { type = types.path; };
-    home.packages = mkOption {
-      type = types.listOf types.package;
-      default = [ ];
-    };
-    home.file = mkOption {
-      type = fileType;
-      default = { };
-    };
+    home.username = required types.str;
+    home.homeDirectory = required types.path;
+    home.packages = opt (types.listOf types.package) [ ];
+    home.file = opt fileType { };
 
     # --- modules/misc/xdg.nix --------------------------------------------------------
     xdg.enable = lib.mkEnableOption "management of XDG base directories";
-    xdg.configHome = mkOption {
-      type = types.path;
-      default = "${config.home.homeDirectory}/.config";
-    };
-    xdg.stateHome = mkOption {
-      type = types.path;
-      default = "${config.home.homeDirectory}/.local/state";
-    };
-    xdg.cacheHome = mkOption {
-      type = types.path;
-      default = "${config.home.homeDirectory}/.cache";
-    };
-    xdg.dataHome = mkOption {
-      type = types.path;
-      default = "${config.home.homeDirectory}/.local/share";
-    };
-    xdg.configFile = mkOption {
-      type = fileType;
-      default = { };
-    };
+    xdg.configHome = opt types.path "${config.home.homeDirectory}/.config";
+    xdg.stateHome = opt types.path "${config.home.homeDirectory}/.local/state";
+    xdg.cacheHome = opt types.path "${config.home.homeDirectory}/.cache";
+    xdg.dataHome = opt types.path "${config.home.homeDirectory}/.local/share";
+    xdg.configFile = opt fileType { };
 
     # --- modules/systemd.nix ---------------------------------------------------------
-    systemd.user.services = mkOption {
-      type = serviceType;
-      default = { };
-    };
-    systemd.user.timers = mkOption {
-      type = unitType;
-      default = { };
-    };
-    systemd.user.sockets = mkOption {
-      type = unitType;
-      default = { };
-    };
+    systemd.user.services = opt serviceType { };
+    systemd.user.timers = opt unitType { };
+    systemd.user.sockets = opt unitType { };
 
     # --- modules/launchd/default.nix -------------------------------------------------
-    launchd.agents = mkOption {
-      default = { };
-      type = types.attrsOf (
-        types.submodule {
-          options = {
-            enable = mkOption {
-              type = types.bool;
-              default = false;
-            };
-            config = mkOption {
-              type = types.submodule { options = launchdConfig; };
-              default = { };
-            };
-          };
-        }
-      );
-    };
+    launchd.agents = submodules agent;
   };
 }

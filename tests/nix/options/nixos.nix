@@ -14,19 +14,21 @@
 
 let
   inherit (lib) mkOption types;
-
-  strList = mkOption {
-    type = types.listOf types.str;
-    default = [ ];
-  };
+  inherit (import ./declare.nix { inherit lib; })
+    opt
+    required
+    nullable
+    bool
+    str
+    lines
+    strList
+    submodules
+    ;
 
   # --- nixos/lib/systemd-lib.nix -------------------------------------------------------
   # Unit names as NixOS accepts them in wantedBy, after, ...
   unitNameType = types.strMatching "[a-zA-Z0-9@%:_.\\-]+[.](service|socket|device|mount|automount|swap|target|path|timer|scope|slice)";
-  unitList = mkOption {
-    type = types.listOf unitNameType;
-    default = [ ];
-  };
+  unitList = opt (types.listOf unitNameType) [ ];
 
   # --- nixos/lib/systemd-unit-options.nix: unitOption -----------------------------------
   # One value per key (equal definitions may repeat), or lists that concatenate; a mix is
@@ -55,10 +57,7 @@ let
       else
         lib.mergeEqualOption loc defs';
   };
-  unitSection = mkOption {
-    type = types.attrsOf unitOption;
-    default = { };
-  };
+  unitSection = opt (types.attrsOf unitOption) { };
 
   # systemd-unit-options.nix checkService: the values of Type= and Restart= systemd knows.
   checkService =
@@ -88,65 +87,48 @@ let
       "always"
     ];
 
+  # The [Unit] keys systemd-lib.nix's unitConfig makes of the list options.
+  listKeys = {
+    requires = "Requires";
+    wants = "Wants";
+    upholds = "Upholds";
+    after = "After";
+    before = "Before";
+    bindsTo = "BindsTo";
+    partOf = "PartOf";
+    conflicts = "Conflicts";
+    requisite = "Requisite";
+    onFailure = "OnFailure";
+    onSuccess = "OnSuccess";
+  };
+
   # systemd-unit-options.nix commonUnitOptions + stage2CommonUnitOptions, and
   # systemd-lib.nix unitConfig, which turns the list options into [Unit] keys.
   commonUnit =
     { config, options, ... }:
     {
-      options = {
-        enable = mkOption {
-          type = types.bool;
-          default = true;
-        };
-        description = mkOption {
-          type = types.singleLineStr;
-          default = "";
-        };
+      options = lib.mapAttrs (_: _: unitList) listKeys // {
+        enable = bool true;
+        description = opt types.singleLineStr "";
         documentation = strList;
-        requires = unitList;
-        wants = unitList;
-        upholds = unitList;
-        after = unitList;
-        before = unitList;
-        bindsTo = unitList;
-        partOf = unitList;
-        conflicts = unitList;
-        requisite = unitList;
-        onFailure = unitList;
-        onSuccess = unitList;
         wantedBy = unitList;
         requiredBy = unitList;
         upheldBy = unitList;
         aliases = unitList;
         unitConfig = unitSection;
         # No default, as in NixOS: reading them undefined is an error.
-        startLimitBurst = mkOption { type = types.int; };
-        startLimitIntervalSec = mkOption { type = types.int; };
-        restartTriggers = mkOption {
-          type = types.listOf types.unspecified;
-          default = [ ];
-        };
-        reloadTriggers = mkOption {
-          type = types.listOf unitOption;
-          default = [ ];
-        };
+        startLimitBurst = required types.int;
+        startLimitIntervalSec = required types.int;
+        restartTriggers = opt (types.listOf types.unspecified) [ ];
+        reloadTriggers = opt (types.listOf unitOption) [ ];
       };
       config.unitConfig =
-        let
-          keyOf = option: key: lib.optionalAttrs (config.${option} != [ ]) { ${key} = toString config.${option}; };
-        in
-        keyOf "requires" "Requires"
-        // keyOf "wants" "Wants"
-        // keyOf "upholds" "Upholds"
-        // keyOf "after" "After"
-        // keyOf "before" "Before"
-        // keyOf "bindsTo" "BindsTo"
-        // keyOf "partOf" "PartOf"
-        // keyOf "conflicts" "Conflicts"
-        // keyOf "requisite" "Requisite"
-        // keyOf "onFailure" "OnFailure"
-        // keyOf "onSuccess" "OnSuccess"
-        // keyOf "documentation" "Documentation"
+        lib.concatMapAttrs (
+          option: key: lib.optionalAttrs (config.${option} != [ ]) { ${key} = toString config.${option}; }
+        ) listKeys
+        // lib.optionalAttrs (config.documentation != [ ]) {
+          Documentation = toString config.documentation;
+        }
         // lib.optionalAttrs (config.description != "") { Description = config.description; }
         // lib.optionalAttrs options.startLimitBurst.isDefined {
           StartLimitBurst = toString config.startLimitBurst;
@@ -160,65 +142,31 @@ let
   serviceUnit = {
     imports = [ commonUnit ];
     options = {
-      environment = mkOption {
-        type = types.attrsOf (
-          types.nullOr (
-            types.oneOf [
-              types.str
-              types.path
-              types.package
-            ]
-          )
-        );
-        default = { };
-      };
-      path = mkOption {
-        type = types.listOf (types.oneOf [
+      environment = opt (types.attrsOf (
+        types.nullOr (
+          types.oneOf [
+            types.str
+            types.path
+            types.package
+          ]
+        )
+      )) { };
+      path = opt (types.listOf (
+        types.oneOf [
           types.package
           types.str
-        ]);
-        default = [ ];
-      };
-      serviceConfig = mkOption {
-        type = types.addCheck (types.attrsOf unitOption) checkService;
-        default = { };
-      };
-      script = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      scriptArgs = mkOption {
-        type = types.str;
-        default = "";
-      };
-      preStart = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      postStart = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      preStop = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      postStop = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      restartIfChanged = mkOption {
-        type = types.bool;
-        default = true;
-      };
-      reloadIfChanged = mkOption {
-        type = types.bool;
-        default = false;
-      };
-      stopIfChanged = mkOption {
-        type = types.bool;
-        default = true;
-      };
+        ]
+      )) [ ];
+      serviceConfig = opt (types.addCheck (types.attrsOf unitOption) checkService) { };
+      script = lines;
+      scriptArgs = str "";
+      preStart = lines;
+      postStart = lines;
+      preStop = lines;
+      postStop = lines;
+      restartIfChanged = bool true;
+      reloadIfChanged = bool false;
+      stopIfChanged = bool true;
       startAt = mkOption {
         type = types.either types.str (types.listOf types.str);
         default = [ ];
@@ -243,402 +191,209 @@ let
     options.timerConfig = unitSection;
   };
 
-  units =
-    unit:
-    mkOption {
-      type = types.attrsOf (types.submodule unit);
-      default = { };
+  # tmpfiles.nix: systemd.tmpfiles.settings.<file>.<path>.<type>
+  tmpfilesEntry =
+    { name, ... }:
+    {
+      options = {
+        type = str name;
+        mode = str "-";
+        user = str "-";
+        group = str "-";
+        age = str "-";
+        argument = str "";
+      };
     };
+
+  # etc.nix: environment.etc.<name>
+  etcEntry =
+    {
+      name,
+      config,
+      options,
+      ...
+    }:
+    {
+      options = {
+        enable = bool true;
+        target = str name;
+        text = nullable types.lines;
+        source = required types.path;
+        mode = str "symlink";
+        uid = opt types.int 0;
+        gid = opt types.int 0;
+        user = str "+${toString config.uid}";
+        group = str "+${toString config.gid}";
+      };
+      config.source = lib.mkIf (config.text != null) (
+        lib.mkDerivedConfig options.text (pkgs.writeText "etc-${lib.replaceStrings [ "/" ] [ "-" ] name}")
+      );
+    };
+
+  # users-groups.nix: users.users.<name>, users.groups.<name>
+  user =
+    { name, ... }:
+    {
+      options = {
+        name = str name;
+        uid = nullable types.int;
+        isNormalUser = bool false;
+        isSystemUser = bool false;
+        group = str "";
+        extraGroups = strList;
+        description = str "";
+        home = str "/var/empty";
+        createHome = bool false;
+        linger = nullable types.bool;
+        password = nullable types.str;
+        initialPassword = nullable types.str;
+      };
+    };
+  group =
+    { name, ... }:
+    {
+      options = {
+        name = str name;
+        gid = nullable types.int;
+        members = strList;
+      };
+    };
+
+  # nginx/vhost-options.nix and location-options.nix (what the VM test sets)
+  nginxLocation = {
+    options = {
+      proxyPass = nullable types.str;
+      root = nullable types.path;
+      return = nullable (
+        types.oneOf [
+          types.str
+          types.int
+        ]
+      );
+      extraConfig = lines;
+    };
+  };
+  nginxVirtualHost = {
+    options = {
+      onlySSL = bool false;
+      forceSSL = bool false;
+      sslCertificate = required types.path;
+      sslCertificateKey = required types.path;
+      root = nullable types.path;
+      extraConfig = lines;
+      locations = submodules nginxLocation;
+    };
+  };
 in
 {
   options = {
     # --- nixos/modules/misc/assertions.nix ---------------------------------------------
-    assertions = mkOption {
-      type = types.listOf types.unspecified;
+    assertions = opt (types.listOf types.unspecified) [ ] // {
       internal = true;
-      default = [ ];
     };
-    warnings = mkOption {
-      type = types.listOf types.str;
+    warnings = strList // {
       internal = true;
-      default = [ ];
     };
 
     # --- nixos/modules/config/system-path.nix ------------------------------------------
-    environment.systemPackages = mkOption {
-      type = types.listOf types.package;
-      default = [ ];
-    };
+    environment.systemPackages = opt (types.listOf types.package) [ ];
 
     # --- nixos/modules/system/etc/etc.nix ----------------------------------------------
-    environment.etc = mkOption {
-      default = { };
-      type = types.attrsOf (
-        types.submodule (
-          {
-            name,
-            config,
-            options,
-            ...
-          }:
-          {
-            options = {
-              enable = mkOption {
-                type = types.bool;
-                default = true;
-              };
-              target = mkOption {
-                type = types.str;
-                default = name;
-              };
-              text = mkOption {
-                type = types.nullOr types.lines;
-                default = null;
-              };
-              source = mkOption { type = types.path; };
-              mode = mkOption {
-                type = types.str;
-                default = "symlink";
-              };
-              uid = mkOption {
-                type = types.int;
-                default = 0;
-              };
-              gid = mkOption {
-                type = types.int;
-                default = 0;
-              };
-              user = mkOption {
-                type = types.str;
-                default = "+${toString config.uid}";
-              };
-              group = mkOption {
-                type = types.str;
-                default = "+${toString config.gid}";
-              };
-            };
-            config.source = lib.mkIf (config.text != null) (
-              lib.mkDerivedConfig options.text (pkgs.writeText "etc-${lib.replaceStrings [ "/" ] [ "-" ] name}")
-            );
-          }
-        )
-      );
-    };
+    environment.etc = submodules etcEntry;
 
     # --- nixos/modules/system/boot/systemd.nix, systemd/user.nix -----------------------
     systemd = {
-      services = units serviceUnit;
-      sockets = units socketUnit;
-      timers = units timerUnit;
-      packages = mkOption {
-        type = types.listOf types.package;
-        default = [ ];
-      };
+      services = submodules serviceUnit;
+      sockets = submodules socketUnit;
+      timers = submodules timerUnit;
+      packages = opt (types.listOf types.package) [ ];
       user = {
-        services = units serviceUnit;
-        sockets = units socketUnit;
-        timers = units timerUnit;
+        services = submodules serviceUnit;
+        sockets = submodules socketUnit;
+        timers = submodules timerUnit;
       };
 
       # --- nixos/modules/system/boot/systemd/tmpfiles.nix ------------------------------
       tmpfiles.rules = strList;
-      tmpfiles.settings = mkOption {
-        default = { };
-        type = types.attrsOf (
-          types.attrsOf (
-            types.attrsOf (
-              types.submodule (
-                { name, ... }:
-                {
-                  options = {
-                    type = mkOption {
-                      type = types.str;
-                      default = name;
-                    };
-                    mode = mkOption {
-                      type = types.str;
-                      default = "-";
-                    };
-                    user = mkOption {
-                      type = types.str;
-                      default = "-";
-                    };
-                    group = mkOption {
-                      type = types.str;
-                      default = "-";
-                    };
-                    age = mkOption {
-                      type = types.str;
-                      default = "-";
-                    };
-                    argument = mkOption {
-                      type = types.str;
-                      default = "";
-                    };
-                  };
-                }
-              )
-            )
-          )
-        );
-      };
+      tmpfiles.settings = opt (types.attrsOf (types.attrsOf (types.attrsOf (types.submodule tmpfilesEntry)))) { };
     };
 
     # --- nixos/modules/config/nix.nix (nix.settings) ----------------------------------
-    nix.settings = mkOption {
-      default = { };
-      type = types.submodule {
-        freeformType =
-          let
-            atom = types.nullOr (
-              types.oneOf [
-                types.bool
-                types.int
-                types.float
-                types.str
-                types.path
-                types.package
-              ]
-            );
-          in
-          types.attrsOf (types.either atom (types.listOf atom));
-        options = {
-          substituters = strList;
-          trusted-substituters = strList;
-          trusted-public-keys = strList;
-          trusted-users = mkOption {
-            type = types.listOf types.str;
-            default = [ "root" ];
-          };
-          allowed-users = mkOption {
-            type = types.listOf types.str;
-            default = [ "*" ];
-          };
-          system-features = strList;
-          extra-sandbox-paths = strList;
-        };
+    nix.settings = opt (types.submodule {
+      freeformType =
+        let
+          atom = types.nullOr (
+            types.oneOf [
+              types.bool
+              types.int
+              types.float
+              types.str
+              types.path
+              types.package
+            ]
+          );
+        in
+        types.attrsOf (types.either atom (types.listOf atom));
+      options = {
+        substituters = strList;
+        trusted-substituters = strList;
+        trusted-public-keys = strList;
+        trusted-users = opt (types.listOf types.str) [ "root" ];
+        allowed-users = opt (types.listOf types.str) [ "*" ];
+        system-features = strList;
+        extra-sandbox-paths = strList;
       };
-    };
-    nix.extraOptions = mkOption {
-      type = types.lines;
-      default = "";
-    };
+    }) { };
+    nix.extraOptions = lines;
 
     # --- nixos/modules/config/users-groups.nix ----------------------------------------
-    users.users = mkOption {
-      default = { };
-      type = types.attrsOf (
-        types.submodule (
-          { name, ... }:
-          {
-            options = {
-              name = mkOption {
-                type = types.str;
-                default = name;
-              };
-              uid = mkOption {
-                type = types.nullOr types.int;
-                default = null;
-              };
-              isNormalUser = mkOption {
-                type = types.bool;
-                default = false;
-              };
-              isSystemUser = mkOption {
-                type = types.bool;
-                default = false;
-              };
-              group = mkOption {
-                type = types.str;
-                default = "";
-              };
-              extraGroups = strList;
-              description = mkOption {
-                type = types.str;
-                default = "";
-              };
-              home = mkOption {
-                type = types.str;
-                default = "/var/empty";
-              };
-              createHome = mkOption {
-                type = types.bool;
-                default = false;
-              };
-              linger = mkOption {
-                type = types.nullOr types.bool;
-                default = null;
-              };
-              password = mkOption {
-                type = types.nullOr types.str;
-                default = null;
-              };
-              initialPassword = mkOption {
-                type = types.nullOr types.str;
-                default = null;
-              };
-            };
-          }
-        )
-      );
-    };
-    users.groups = mkOption {
-      default = { };
-      type = types.attrsOf (
-        types.submodule (
-          { name, ... }:
-          {
-            options = {
-              name = mkOption {
-                type = types.str;
-                default = name;
-              };
-              gid = mkOption {
-                type = types.nullOr types.int;
-                default = null;
-              };
-              members = strList;
-            };
-          }
-        )
-      );
-    };
+    users.users = submodules user;
+    users.groups = submodules group;
 
     # --- nixos/modules/security/ca.nix -------------------------------------------------
-    security.pki.certificateFiles = mkOption {
-      type = types.listOf types.path;
-      default = [ ];
-    };
+    security.pki.certificateFiles = opt (types.listOf types.path) [ ];
 
     # --- nixos/modules/config/networking.nix, services/networking/firewall.nix ---------
-    networking.extraHosts = mkOption {
-      type = types.lines;
-      default = "";
-    };
-    networking.firewall.allowedTCPPorts = mkOption {
-      type = types.listOf types.port;
-      default = [ ];
-    };
+    networking.extraHosts = lines;
+    networking.firewall.allowedTCPPorts = opt (types.listOf types.port) [ ];
 
     # --- nixos/modules/virtualisation/qemu-vm.nix --------------------------------------
-    virtualisation.memorySize = mkOption {
-      type = types.ints.positive;
-      default = 1024;
-    };
-    virtualisation.cores = mkOption {
-      type = types.ints.positive;
-      default = 1;
-    };
+    virtualisation.memorySize = opt types.ints.positive 1024;
+    virtualisation.cores = opt types.ints.positive 1;
 
     # --- nixos/modules/services/web-apps/keycloak.nix (what the VM test sets) ---------
     services.keycloak = {
       enable = lib.mkEnableOption "Keycloak";
-      sslCertificate = mkOption {
-        type = types.nullOr types.path;
-        default = null;
-      };
-      sslCertificateKey = mkOption {
-        type = types.nullOr types.path;
-        default = null;
-      };
-      database.passwordFile = mkOption { type = types.path; };
-      realmFiles = mkOption {
-        type = types.listOf types.path;
-        default = [ ];
-      };
-      settings = mkOption {
-        default = { };
-        type = types.submodule {
-          freeformType = types.attrsOf (
-            types.nullOr (
-              types.oneOf [
-                types.str
-                types.int
-                types.bool
-                (types.attrsOf types.path)
-              ]
-            )
-          );
-          options = {
-            hostname = mkOption {
-              type = types.nullOr types.str;
-              default = null;
-            };
-            http-port = mkOption {
-              type = types.port;
-              default = 80;
-            };
-            https-port = mkOption {
-              type = types.port;
-              default = 443;
-            };
-          };
+      sslCertificate = nullable types.path;
+      sslCertificateKey = nullable types.path;
+      database.passwordFile = required types.path;
+      realmFiles = opt (types.listOf types.path) [ ];
+      settings = opt (types.submodule {
+        freeformType = types.attrsOf (
+          types.nullOr (
+            types.oneOf [
+              types.str
+              types.int
+              types.bool
+              (types.attrsOf types.path)
+            ]
+          )
+        );
+        options = {
+          hostname = nullable types.str;
+          http-port = opt types.port 80;
+          https-port = opt types.port 443;
         };
-      };
+      }) { };
     };
 
-    # --- nixos/modules/services/web-servers/nginx/{default,vhost-options,
-    #     location-options}.nix (what the VM test sets) ---------------------------------
+    # --- nixos/modules/services/web-servers/nginx/default.nix (what the VM test sets) --
     services.nginx = {
       enable = lib.mkEnableOption "Nginx Web Server";
-      virtualHosts = mkOption {
-        default = { };
-        type = types.attrsOf (
-          types.submodule {
-            options = {
-              onlySSL = mkOption {
-                type = types.bool;
-                default = false;
-              };
-              forceSSL = mkOption {
-                type = types.bool;
-                default = false;
-              };
-              sslCertificate = mkOption { type = types.path; };
-              sslCertificateKey = mkOption { type = types.path; };
-              root = mkOption {
-                type = types.nullOr types.path;
-                default = null;
-              };
-              extraConfig = mkOption {
-                type = types.lines;
-                default = "";
-              };
-              locations = mkOption {
-                default = { };
-                type = types.attrsOf (
-                  types.submodule {
-                    options = {
-                      proxyPass = mkOption {
-                        type = types.nullOr types.str;
-                        default = null;
-                      };
-                      root = mkOption {
-                        type = types.nullOr types.path;
-                        default = null;
-                      };
-                      return = mkOption {
-                        type = types.nullOr (types.oneOf [
-                          types.str
-                          types.int
-                        ]);
-                        default = null;
-                      };
-                      extraConfig = mkOption {
-                        type = types.lines;
-                        default = "";
-                      };
-                    };
-                  }
-                );
-              };
-            };
-          }
-        );
-      };
+      virtualHosts = submodules nginxVirtualHost;
     };
   };
 
-  # nix.nix: NixOS's own defaults, below anything a module sets.
+  # nix.nix: NixOS's own substituter, after anything a module sets.
   config.nix.settings.substituters = lib.mkAfter [ "https://cache.nixos.org/" ];
 }
