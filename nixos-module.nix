@@ -35,9 +35,8 @@ let
       inherit description;
     };
 
-  # The hosts of the workstation settings, the bridge's default.
-  settingsCacheHosts =
-    cfg.settings.cache_hosts or (lib.optional (cfg.settings ? cache_host) cfg.settings.cache_host);
+  # The cache hosts a client config names (`cache_hosts`, or the one `cache_host`).
+  hostsOf = settings: settings.cache_hosts or (lib.optional (settings ? cache_host) settings.cache_host);
 
   # /etc/nix-cache-login/bridge.toml (keys: docs/nix.md, "The daemon bridge").
   bridgeSettings = {
@@ -53,15 +52,13 @@ let
   // lib.optionalAttrs (bridge.netrcLogin != null) { netrc_login = bridge.netrcLogin; };
   bridgeConfig = settingsFormat.generate "nix-cache-login-bridge.toml" bridgeSettings;
 
-  # The client config tells the tool where the bridge listens (it also finds the default
-  # socket by itself; saying it makes a missing bridge an error instead of a silent skip).
+  # The client config names the bridge's socket: the tool would find the default one by
+  # itself, but a config that says so shows where every login goes.
   clientSettings = lib.optionalAttrs bridge.enable { daemon_bridge = bridgeSocket; } // cfg.settings;
 
   # Hosts that the server module's service account also writes into the same netrc.
   server = lib.attrByPath [ "services" "nix-cache-login-server" ] { } config;
-  serverSettings = server.settings or { };
-  serverHosts =
-    serverSettings.cache_hosts or (lib.optional (serverSettings ? cache_host) serverSettings.cache_host);
+  serverHosts = hostsOf (server.settings or { });
   sharedWithServer =
     bridge.enable
     && (server.enable or false)
@@ -213,7 +210,7 @@ in
 
       cacheHosts = lib.mkOption {
         type = lib.types.listOf lib.types.str;
-        default = settingsCacheHosts;
+        default = hostsOf cfg.settings;
         defaultText = lib.literalExpression "the cache_host or cache_hosts of config.programs.nix-cache-login.settings";
         description = "The cache hosts whose entries the bridge may write (`cache_hosts`).";
       };
