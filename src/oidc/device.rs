@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use openidconnect::{
     DeviceAuthorizationResponse, DeviceCodeErrorResponseType, EmptyExtraDeviceAuthorizationFields,
-    RequestTokenError, Scope,
+    RequestTokenError,
 };
 
-use super::client::{GrantError, Provider, Tokens, map_request_error};
-use super::http::HttpClient;
+use super::client::{Provider, Tokens};
+use super::error::{GrantError, map_request_error};
+use super::scopes::{self, ScopeUse};
 use crate::clock;
+use crate::exit::NextStep;
+use crate::http::HttpClient;
 
 /// Why the device flow ended without tokens.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +23,10 @@ pub enum DeviceError {
     Unsupported,
     #[error("the login was denied at the provider (access_denied)")]
     Denied,
-    #[error("the code expired before the login was approved; run `nix-cache-login login` again")]
+    #[error(
+        "the code expired before the login was approved; run `{}` again",
+        NextStep::Login
+    )]
     Expired,
     #[error(transparent)]
     Grant(#[from] GrantError),
@@ -70,10 +76,9 @@ pub async fn authorize(
         .client
         .clone()
         .set_device_authorization_url(url.clone());
-    // openidconnect always sends `openid` itself.
     let mut request = client.exchange_device_code();
-    for scope in scopes.iter().filter(|s| *s != "openid") {
-        request = request.add_scope(Scope::new(scope.clone()));
+    for scope in scopes::requested(scopes, ScopeUse::UserLogin) {
+        request = request.add_scope(scope);
     }
     let response = request
         .request_async(http)
@@ -92,14 +97,14 @@ const POLL_INTERVAL_SECS: std::ops::RangeInclusive<u64> = 1..=60;
 /// [`POLL_INTERVAL_SECS`], the lifetime by [`clock::lifetime`]. oauth2 keeps them private,
 /// so they are changed through its own (de)serialization.
 fn bounded(response: DeviceResponse, url: &str) -> Result<DeviceResponse, GrantError> {
-    let unusable = |e: serde_json::Error| GrantError::BadResponse {
-        url: url.to_string(),
-        reason: format!("cannot read the device authorization: {e}"),
+    let unusable = |e: serde_json::Error| {
+        GrantError::bad_response(url, format!("cannot read the device authorization: {e}"))
     };
     let mut fields = serde_json::to_value(&response).map_err(unusable)?;
     let interval = fields["interval"].as_u64().unwrap_or(5);
-    fields["interval"] =
-        (interval.clamp(*POLL_INTERVAL_SECS.start(), *POLL_INTERVAL_SECS.end())).into();
+    fields["interval"] = interval
+        .clamp(*POLL_INTERVAL_SECS.start(), *POLL_INTERVAL_SECS.end())
+        .into();
     let expires_in = fields["expires_in"].as_u64().unwrap_or(0);
     fields["expires_in"] = clock::lifetime(expires_in).as_secs().into();
     serde_json::from_value(fields).map_err(unusable)
@@ -116,9 +121,11 @@ pub async fn poll(
     let request = provider
         .client
         .exchange_device_access_token(&authorization.response)
-        .map_err(|e| GrantError::BadResponse {
-            url: provider.docs.issuer.clone(),
-            reason: format!("the discovery document is unusable: {e}"),
+        .map_err(|e| {
+            GrantError::bad_response(
+                &provider.docs.issuer,
+                format!("the discovery document is unusable: {e}"),
+            )
         })?;
     // `None`: poll until the code expires; the caller bounds the wait with --timeout.
     let result = request.request_async(http, tokio::time::sleep, None).await;

@@ -1,16 +1,19 @@
-//! The one HTTP client of the tool, and its adapter for the `oauth2`/`openidconnect` crates.
+//! The one HTTP client of the tool (the provider, the cache probe of `doctor`), and its
+//! adapter for the `oauth2`/`openidconnect` crates.
 //!
 //! One reqwest client means one TLS stack and one trust store: the system's CA store plus
 //! `SSL_CERT_FILE`/`SSL_CERT_DIR` (private CAs are the rule in companies), with proxies from
 //! `HTTPS_PROXY`/`NO_PROXY`.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Once;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::config::Environment;
 use crate::exit::ConfigError;
 use crate::untrusted;
 
@@ -25,11 +28,13 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    pub fn new() -> Result<HttpClient> {
+    /// The client for this run; `$NIX_CACHE_LOGIN_HTTP_TIMEOUT` (read through `env`) sets its
+    /// timeout.
+    pub fn new(env: &dyn Environment) -> Result<HttpClient> {
         install_crypto_provider();
-        let timeout = match std::env::var(ENV_HTTP_TIMEOUT) {
-            Ok(v) => timeout_from_env(&v)?,
-            Err(_) => DEFAULT_TIMEOUT,
+        let timeout = match env.var(ENV_HTTP_TIMEOUT) {
+            Some(v) => timeout_from_env(&v)?,
+            None => DEFAULT_TIMEOUT,
         };
         let inner = reqwest::Client::builder()
             .user_agent(concat!("nix-cache-login/", env!("CARGO_PKG_VERSION")))
@@ -92,7 +97,7 @@ fn timeout_from_env(value: &str) -> Result<Duration, ConfigError> {
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .filter(|d| *d <= MAX_TIMEOUT)
         .ok_or_else(|| {
-            ConfigError(format!(
+            ConfigError::invalid(format!(
                 "${ENV_HTTP_TIMEOUT} must be a number of seconds above 0 and at most {}, got {:?}",
                 MAX_TIMEOUT.as_secs(),
                 untrusted::clean(value)
@@ -171,6 +176,16 @@ impl HttpError {
     }
 }
 
+/// Whether `host` (a host name, or an IP address with or without brackets) is this machine:
+/// the only kind of host this tool talks plain http to (local test providers and caches).
+pub fn is_loopback(host: &str) -> bool {
+    let ip = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost") || ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether `body` is an OAuth error response: a JSON object with a string `error`.
 fn is_oauth_error(body: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(body)
@@ -228,18 +243,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn oauth_error_bodies_are_told_from_error_pages() {
-        assert!(is_oauth_error(br#"{"error":"invalid_grant"}"#));
-        assert!(is_oauth_error(
-            br#"{"error":"invalid_client","error_description":"x"}"#
-        ));
-        assert!(!is_oauth_error(b"<html>Internal Server Error</html>"));
-        assert!(!is_oauth_error(b""));
-        assert!(!is_oauth_error(br#"{"message":"down"}"#));
-        assert!(!is_oauth_error(br#"{"error":{"code":500}}"#));
-    }
-
-    #[test]
     fn timeouts_from_the_environment_are_bounded() {
         assert_eq!(timeout_from_env("2").unwrap(), Duration::from_secs(2));
         assert_eq!(timeout_from_env("0.5").unwrap(), Duration::from_millis(500));
@@ -253,6 +256,18 @@ mod tests {
     }
 
     #[test]
+    fn oauth_error_bodies_are_told_from_error_pages() {
+        assert!(is_oauth_error(br#"{"error":"invalid_grant"}"#));
+        assert!(is_oauth_error(
+            br#"{"error":"invalid_client","error_description":"x"}"#
+        ));
+        assert!(!is_oauth_error(b"<html>Internal Server Error</html>"));
+        assert!(!is_oauth_error(b""));
+        assert!(!is_oauth_error(br#"{"message":"down"}"#));
+        assert!(!is_oauth_error(br#"{"error":{"code":500}}"#));
+    }
+
+    #[test]
     fn status_errors_name_the_url_without_query_and_the_status() {
         let e = HttpError::status(
             "https://sso/token?code=secret",
@@ -260,5 +275,15 @@ mod tests {
         );
         assert_eq!(e.to_string(), "https://sso/token: HTTP 502 Bad Gateway");
         assert_eq!(e.status, Some(502));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in ["127.0.0.1", "localhost", "::1", "127.1.2.3", "LOCALHOST"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["cache.example.com", "10.0.0.1", "localhost.example.com"] {
+            assert!(!is_loopback(h), "{h}");
+        }
     }
 }
