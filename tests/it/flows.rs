@@ -102,6 +102,8 @@ fn login_writes_netrc_and_store() {
     assert_eq!(s["access_token"], token.as_str());
     assert!(s["refresh_token"].is_string(), "refresh token stored: {s}");
     assert_eq!(s["username"], "alice");
+    // The ID token is validated and dropped: nothing reads it again (issue 13).
+    assert!(s.get("id_token").is_none(), "an ID token on disk: {s}");
     // The browser saw the friendly page, not a token.
     let result = env
         .browser()
