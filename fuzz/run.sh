@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the netrc parser and the config loader for a bounded time, on
+# Coverage-guided fuzzing of the netrc parser, the config loader and the provider's answers
+# (discovery document, token answer) for a bounded time, on
 # stable Rust: libfuzzer-sys brings libFuzzer, and LLVM's SanitizerCoverage passes give it the
 # coverage that `cargo fuzz` would (without AddressSanitizer, which needs nightly; Rust code
-# without `unsafe` needs it least). FUZZ_SECONDS per target (default 60).
+# without `unsafe` needs it least). FUZZ_SECONDS is the whole budget (default 180), split
+# evenly between the targets.
 set -euo pipefail
 cd "$(dirname "$0")"
-seconds="${FUZZ_SECONDS:-60}"
+targets=(netrc_parse config_parse provider_answers)
+seconds=$(( ${FUZZ_SECONDS:-180} / ${#targets[@]} ))
+(( seconds > 0 )) || seconds=1
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
  -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks"
@@ -14,7 +18,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 # proc macros (which cannot link the coverage hooks).
 host="$(rustc -vV | sed -n 's/^host: //p')"
 cargo build --release --bins --target "$host"
-for target in netrc_parse config_parse; do
+for target in "${targets[@]}"; do
   corpus="$CARGO_TARGET_DIR/corpus/$target"
   mkdir -p "$corpus"
   echo "== fuzz $target for ${seconds}s"

@@ -216,6 +216,15 @@ impl Provider {
         self.tokens(response)
     }
 
+    /// Reads the body of a token endpoint's success answer as the grants do (oauth2 parses it
+    /// the same way), for the fuzz target and tests.
+    pub fn parse_token_answer(&self, body: &[u8]) -> Result<Tokens, GrantError> {
+        let parsed =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body))
+                .map_err(|e| RequestTokenError::Parse(e, body.to_vec()));
+        self.tokens(parsed)
+    }
+
     /// Maps a token endpoint result; the body of a bad response is never shown.
     pub fn tokens(
         &self,

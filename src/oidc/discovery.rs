@@ -42,6 +42,26 @@ impl Documents {
     }
 }
 
+/// What a discovery document (fetched from `url`) must be before anything is sent to the
+/// provider: for the configured `issuer`, with every endpoint acceptable
+/// ([`endpoints::check`]).
+pub fn check_document(url: &str, issuer: &str, document: &serde_json::Value) -> Result<()> {
+    let advertised = document
+        .get("issuer")
+        .and_then(|v| v.as_str())
+        .with_context(|| format!("{url}: the discovery document has no issuer"))?;
+    // OIDC Discovery 4.3: the issuer must be exactly the one asked for. A mismatch means a
+    // misconfiguration or an impostor; either way no token may be sent there.
+    if advertised.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        bail!(
+            "{url}: the provider says its issuer is {:?}, but the config says {issuer:?}",
+            untrusted::clean(advertised),
+        );
+    }
+    endpoints::check(document, issuer)?;
+    Ok(())
+}
+
 /// Where the documents for `issuer` are cached; `None` when no cache directory is known.
 pub fn cache_path(cache_home: Option<&Path>, issuer: &str) -> Option<PathBuf> {
     cache_home.map(|dir| {
@@ -89,20 +109,7 @@ impl Discovery<'_> {
     pub async fn fetch(&self, jwks: Jwks) -> Result<Documents> {
         let url = well_known_url(self.issuer);
         let (discovery, max_age) = fetch_json(self.http, &url).await?;
-        let advertised = discovery
-            .get("issuer")
-            .and_then(|v| v.as_str())
-            .with_context(|| format!("{url}: the discovery document has no issuer"))?;
-        // OIDC Discovery 4.3: the issuer must be exactly the one asked for. A mismatch means a
-        // misconfiguration or an impostor; either way no token may be sent there.
-        if advertised.trim_end_matches('/') != self.issuer.trim_end_matches('/') {
-            bail!(
-                "{url}: the provider says its issuer is {:?}, but the config says {:?}",
-                untrusted::clean(advertised),
-                self.issuer
-            );
-        }
-        endpoints::check(&discovery, self.issuer)?;
+        check_document(&url, self.issuer, &discovery)?;
         let now = clock::now();
         let mut docs = Documents {
             issuer: self.issuer.to_string(),
