@@ -103,6 +103,12 @@ pub trait Environment {
         xdg_dir(self, "XDG_STATE_HOME", ".local/state")
     }
 
+    /// Where a system file (`/etc/...`, `/proc`) is on this machine: itself, except in
+    /// tests that lay out a machine of their own under a directory.
+    fn system_path(&self, path: &Path) -> PathBuf {
+        path.to_path_buf()
+    }
+
     /// `$XDG_CACHE_HOME`, or `~/.cache`: where discovery documents are cached.
     fn cache_home(&self) -> Option<PathBuf> {
         xdg_dir(self, "XDG_CACHE_HOME", ".cache")
@@ -164,7 +170,7 @@ pub fn locate(explicit: Option<&Path>, env: &dyn Environment) -> Result<PathBuf,
     }
     tried.push(SYSTEM_CONFIG.to_string());
     Err(ConfigError(format!(
-        "no config file found; tried --config (not given), {}",
+        "no config file found; tried --config (not given), {}; run `nix-cache-login init` to write one",
         tried.join(", ")
     )))
 }

@@ -155,9 +155,9 @@ impl<'a> Doctor<'a> {
                 Check::fail(
                     "config",
                     e,
-                    "write $XDG_CONFIG_HOME/nix-cache-login/config.toml (or \
-                     /etc/nix-cache-login/config.toml) with issuer, client_id and cache_host, \
-                     or name one with --config",
+                    "run `nix-cache-login init --issuer URL --client-id ID --cache-host HOST`, \
+                     which checks the issuer and writes $XDG_CONFIG_HOME/nix-cache-login/config.toml \
+                     (or name a config with --config)",
                 )
             }
             Err(e) => Check::fail("config", e, "correct the config where the message points"),
@@ -306,9 +306,18 @@ impl<'a> Doctor<'a> {
         let access = session.access_token_expires_at;
         let refresh = match (&session.refresh_token, session.grant) {
             (_, Grant::ClientCredentials) => "no refresh token (service account)".to_string(),
+            // Keycloak's `refresh_expires_in: 0`: an offline token with no fixed maximum,
+            // which still ends when left unused for the offline session idle timeout.
+            (Some(_), _) if session.refresh_token_expires_at.is_none() => {
+                "a refresh token with no fixed end (an offline token, Keycloak's \
+                 refresh_expires_in 0: it still ends when unused for the offline session \
+                 idle timeout, 30 days by default)"
+                    .to_string()
+            }
             (Some(_), _) => format!(
-                "refresh token until {}",
-                when(session.refresh_token_expires_at)
+                "refresh token until {}{}",
+                when(session.refresh_token_expires_at),
+                offline_hint(&ctx.config.scopes)
             ),
             (None, _) => "no refresh token".to_string(),
         };
@@ -486,6 +495,7 @@ impl<'a> Doctor<'a> {
             } => (url, status, location),
         };
         let facts = credentials.map(|c| TokenFacts::of(&c.password));
+        let (why_403, ask_401) = forbidden_costs(status);
         match (status, &facts) {
             (200, Some(_)) => Check::ok(
                 "cache",
@@ -498,30 +508,31 @@ impl<'a> Doctor<'a> {
             (401 | 403, None) => Check::fail(
                 "cache",
                 format!(
-                    "{url}: HTTP {status}: the cache wants credentials, and the netrc has none for {}",
+                    "{url}: HTTP {status}: the cache wants credentials, and the netrc has none for {}{why_403}",
                     netrc::machine_name(host)
                 ),
-                format!("run `{}`", self.login_command(config)),
+                format!("run `{}`{ask_401}", self.login_command(config)),
             ),
             (401 | 403, Some(facts)) if facts.expired(self.now) => Check::fail(
                 "cache",
                 format!(
-                    "{url}: HTTP {status}: the cache refuses the netrc's token, which {}",
+                    "{url}: HTTP {status}: the cache refuses the netrc's token, which {}{why_403}",
                     facts.expiry(self.now)
                 ),
-                format!("run `{}`", self.renew_command(config, session)),
+                format!("run `{}`{ask_401}", self.renew_command(config, session)),
             ),
             (401 | 403, Some(facts)) => Check::fail(
                 "cache",
                 format!(
-                    "{url}: HTTP {status}: the cache refuses the netrc's token ({})",
+                    "{url}: HTTP {status}: the cache refuses the netrc's token ({}){why_403}",
                     facts.describe(self.now)
                 ),
                 format!(
                     "the token has not expired: check that the cache accepts tokens of issuer \
-                     {} with {} (ask its operator, or add the audience in the provider)",
+                     {} with {} (ask its operator, or add the audience in the provider){}{ask_401}",
                     config.issuer_str(),
-                    facts.audience()
+                    facts.audience(),
+                    facts.audience_advice()
                 ),
             ),
             (300..=399, _) => Check::warn(
@@ -544,4 +555,30 @@ impl<'a> Doctor<'a> {
             ),
         }
     }
+}
+
+/// A refresh token with a fixed end ends the session then; `offline_access` asks for one
+/// that outlives the provider's SSO session (Keycloak: an offline token, when the realm
+/// gives the user the offline_access role).
+fn offline_hint(scopes: &[String]) -> &'static str {
+    if scopes.iter().any(|s| s == "offline_access") {
+        ""
+    } else {
+        " (add \"offline_access\" to scopes for one that outlives the SSO session, where the provider allows it)"
+    }
+}
+
+/// What a 403 costs that a 401 does not, for the detail and the fix of the cache check;
+/// empty for any other status. Nix counts a 403 on a narinfo as "not found" and caches that
+/// like a 404, while a 401 is an error it reports (NixOS/nix http-binary-cache-store.cc).
+fn forbidden_costs(status: u16) -> (&'static str, &'static str) {
+    if status != 403 {
+        return ("", "");
+    }
+    (
+        "; a 403 is worse than a 401 here: Nix takes a 403 on a narinfo for \"this path is not \
+         in the cache\" and remembers that for narinfo-cache-negative-ttl (an hour by default), \
+         so paths stay missing after a good login, while a 401 is an error Nix reports",
+        "; and ask the cache's operator to answer 401, not 403, to a bad or missing token",
+    )
 }

@@ -19,7 +19,7 @@ use crate::exit::ConfigError;
 use crate::oidc::client::{Provider, Tokens};
 use crate::oidc::device::{self, DeviceAuthorization};
 use crate::oidc::http::HttpClient;
-use crate::oidc::loopback::CallbackListener;
+use crate::oidc::loopback::{CallbackError, CallbackListener};
 use crate::token_store::Grant;
 
 pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<()> {
@@ -234,7 +234,10 @@ async fn browser_login(
         args.timeout.as_secs()
     );
 
-    let code = listener.wait(state.secret(), args.timeout).await?;
+    let code = listener
+        .wait(state.secret(), args.timeout)
+        .await
+        .map_err(|e| with_redirect_hint(e, ctx, &redirect_uri))?;
     let exchange = client
         .exchange_code(AuthorizationCode::new(code.expose().to_string()))
         .context("the provider's discovery document has no token endpoint")?
@@ -245,6 +248,29 @@ async fn browser_login(
         Box::new(provider.tokens(exchange)?),
         nonce,
     ))
+}
+
+/// A login that times out is often a redirect URI the provider refused: the browser then
+/// shows the provider's error page and no callback ever comes. Say what to do about that.
+fn with_redirect_hint(e: CallbackError, ctx: &Ctx, redirect_uri: &str) -> anyhow::Error {
+    if !matches!(e, CallbackError::TimedOut(_)) {
+        return e.into();
+    }
+    let config = ctx.config.source.display();
+    let hint = if ctx.config.callback_port == 0 {
+        format!(
+            "if the browser stopped at an error page of the provider (invalid redirect_uri), it \
+             matches redirect URIs exactly, port included: register \
+             http://127.0.0.1:PORT/callback there with a fixed PORT and set callback_port = PORT \
+             in {config}"
+        )
+    } else {
+        format!(
+            "if the browser stopped at an error page of the provider (invalid redirect_uri), \
+             register {redirect_uri} there exactly as written (callback_port in {config})"
+        )
+    };
+    anyhow::anyhow!("{e}; {hint}")
 }
 
 async fn device_login(

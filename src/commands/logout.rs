@@ -84,7 +84,8 @@ async fn revoke(ctx: &Ctx, session: &Session) -> Result<()> {
     if let Some(rt) = &session.refresh_token {
         revoker
             .send(RefreshToken::new(rt.expose().to_string()).into())
-            .await?;
+            .await
+            .map_err(|e| public_revocation_refused(e, &revoker))?;
     }
     let access = AccessToken::new(session.access_token.expose().to_string());
     match revoker.send(access.into()).await {
@@ -103,6 +104,22 @@ async fn revoke(ctx: &Ctx, session: &Session) -> Result<()> {
     }
     tracing::info!("revoked the tokens at {}", url.as_str());
     Ok(())
+}
+
+/// Some providers make the revocation endpoint demand client authentication from every
+/// client, against RFC 7009 2.1, and so answer a public client 401 (`invalid_client`, or
+/// no body at all). Nothing on this side can change that: name it as what it is.
+fn public_revocation_refused(e: GrantError, revoker: &Revoker<'_>) -> anyhow::Error {
+    if revoker.secret.is_some() || !e.refuses_client_credentials() {
+        return e.into();
+    }
+    anyhow::anyhow!(
+        "{} refuses to revoke tokens for the public client {:?} ({e}): the provider demands client \
+         authentication at its revocation endpoint, which RFC 7009 2.1 does not allow for public \
+         clients; only its end-session or an administrator can end the session",
+        revoker.url.as_str(),
+        revoker.client_id
+    )
 }
 
 struct Revoker<'a> {

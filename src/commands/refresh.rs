@@ -82,13 +82,12 @@ pub(super) async fn refresh_if_needed(
     let (_, tokens) = match result {
         Ok(ok) => ok,
         Err(e) => {
-            let refused = e
+            if let Some(said) = e
                 .downcast_ref::<crate::oidc::client::GrantError>()
-                .and_then(|g| g.oauth_error())
-                .is_some_and(|code| code == "invalid_grant");
-            if refused {
+                .and_then(|g| g.ends_refresh_grant())
+            {
                 return Err(LoginNeeded::new(format!(
-                    "the provider no longer accepts the refresh token (expired, revoked or session ended): {e}"
+                    "the provider no longer accepts the refresh token (expired, revoked or session ended): {said}"
                 ))
                 .into());
             }

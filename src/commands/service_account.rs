@@ -65,10 +65,26 @@ pub(super) async fn obtain(ctx: &Ctx, min_valid: Option<Duration>) -> Result<(Se
         .token_request(&http, Some(&secret), async |provider| {
             provider.client_credentials(&http, &scopes).await
         })
-        .await?;
+        .await
+        .map_err(|e| refused_credentials(e, &ctx.config.client_id, secret_file))?;
     let session = session_from_tokens(&ctx.config, Grant::ClientCredentials, tokens, None);
     ctx.commit(&locked, &session, false)?;
     Ok((session, true))
+}
+
+/// Names a refusal of the client's credentials as one, whether the provider said
+/// `invalid_client` or only answered 401 or 403 with no body.
+fn refused_credentials(e: anyhow::Error, client_id: &str, secret_file: &Path) -> anyhow::Error {
+    let refused = e
+        .downcast_ref::<crate::oidc::client::GrantError>()
+        .is_some_and(|g| g.refuses_client_credentials());
+    if !refused {
+        return e;
+    }
+    e.context(format!(
+        "the provider refused the client credentials (client_id {client_id:?}, secret from {})",
+        secret_file.display()
+    ))
 }
 
 /// Reads the client secret; the file must exist, be readable and hold a non-empty secret.

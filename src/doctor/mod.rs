@@ -3,6 +3,7 @@
 //! and the authenticated probe of a cache. `commands::doctor` puts them together.
 
 pub mod cache;
+pub mod determinate;
 pub mod netrc_file;
 pub mod nix;
 pub mod nix_checks;

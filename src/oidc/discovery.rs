@@ -4,6 +4,13 @@
 //! would triple its cost. So the document (and the JWKS, which only `login` needs) is kept
 //! under `$XDG_CACHE_HOME/nix-cache-login/` for as long as the provider's `Cache-Control`
 //! allows (a day by default), and a warm `refresh` costs exactly one request.
+//!
+//! Some providers send both documents with `Cache-Control: no-store`. Obeying that would
+//! double the cost of every refresh, and nothing is gained: a token request that fails in a
+//! way a stale document explains rediscovers and retries, and an ID token signed with an
+//! unknown key refetches the JWKS. So each document is kept at least
+//! [`DEFAULT_MIN_MAX_AGE`] (`$NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL` seconds; 0 obeys the
+//! provider), whatever the headers say.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +22,9 @@ use crate::clock;
 use crate::fsutil;
 
 const DEFAULT_MAX_AGE: i64 = 86_400;
+/// The floor on how long a fetched document is kept, in seconds.
+pub const ENV_DISCOVERY_MIN_TTL: &str = "NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL";
+pub const DEFAULT_MIN_MAX_AGE: i64 = 3600;
 /// However long a provider says a document may be kept, look again after a week.
 const MAX_MAX_AGE: i64 = 7 * 86_400;
 
@@ -143,7 +153,7 @@ impl Discovery<'_> {
         if !status.is_success() {
             bail!("{}: HTTP {status}", strip_query(url));
         }
-        let max_age = max_age(response.headers());
+        let max_age = max_age(response.headers()).max(min_max_age()?);
         let body = read_body(url, response).await?;
         let json: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| anyhow::anyhow!("{}: not valid JSON ({e})", strip_query(url)))?;
@@ -168,6 +178,22 @@ impl Discovery<'_> {
         if let Err(e) = result {
             tracing::warn!("cannot cache the discovery document: {e:#}");
         }
+    }
+}
+
+/// The floor on a document's lifetime: `$NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL`, or an hour.
+fn min_max_age() -> Result<i64> {
+    match std::env::var(ENV_DISCOVERY_MIN_TTL) {
+        Ok(v) if !v.is_empty() => v
+            .parse::<u32>()
+            .map(|secs| i64::from(secs).min(MAX_MAX_AGE))
+            .map_err(|_| {
+                crate::exit::ConfigError(format!(
+                    "${ENV_DISCOVERY_MIN_TTL} must be a whole number of seconds, got {v:?}"
+                ))
+                .into()
+            }),
+        _ => Ok(DEFAULT_MIN_MAX_AGE),
     }
 }
 

@@ -74,7 +74,9 @@ impl HttpClient {
         // oauth2 reads every answer but 200 as an OAuth error response (RFC 6749 5.2); when
         // it is none (an HTML error page, an empty body) it reports a JSON parse failure or
         // an empty response and the status is lost. Report such an answer by its status.
-        if status != http::StatusCode::OK && !is_oauth_error(&body) {
+        // A 5xx is the server failing even when it words it as an OAuth error
+        // (`server_error`, `temporarily_unavailable`): not a refusal of the grant.
+        if status != http::StatusCode::OK && (status.is_server_error() || !is_oauth_error(&body)) {
             return Err(HttpError::status(&url, status));
         }
         builder

@@ -4,3 +4,4 @@ pub mod device;
 pub mod discovery;
 pub mod http;
 pub mod loopback;
+mod refusal;

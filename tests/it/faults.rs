@@ -30,6 +30,8 @@ fn user_env_at_fault_server(idp: &Idp, server: &FaultServer) -> TestEnv {
         c.cache_host = Some(USER_HOST.into());
     });
     env.set_env("NIX_CACHE_LOGIN_HTTP_TIMEOUT", "2");
+    // Obey the fault server's `no-store`, so that every run meets the current fault.
+    env.set_env("NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL", "0");
     seed_netrc(&env.netrc_path(), USER_HOST, Some("seed-access"));
     seed_user_session(&env, &env.config_path(), "seed-access", "seed-refresh");
     server.set_fault(Fault::None, Target::Token);
@@ -43,6 +45,8 @@ fn server_env_at_fault_server(idp: &Idp, server: &FaultServer) -> TestEnv {
     let mut env = TestEnv::new_server(idp);
     env.update_config(|c| c.issuer = Some(server.issuer()));
     env.set_env("NIX_CACHE_LOGIN_HTTP_TIMEOUT", "2");
+    // Obey the fault server's `no-store`, so that every run meets the current fault.
+    env.set_env("NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL", "0");
     seed_netrc(&env.netrc_path(), SERVER_HOST, None);
     server.set_fault(Fault::None, Target::Token);
     let out = env.cli(&["service-account"]);
