@@ -81,6 +81,9 @@ const DEVICE_ENFORCE_INTERVAL = envBool('IDP_DEVICE_ENFORCE_INTERVAL', true);
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 const REQUEST_LOG = env('IDP_REQUEST_LOG', undefined);
+// Send the discovery document and the JWKS with `Cache-Control: no-store`, as some deployed
+// providers do (oidc-provider itself allows caching them).
+const DISCOVERY_NO_STORE = envBool('IDP_DISCOVERY_NO_STORE', false);
 
 // ---------------------------------------------------------------- request log
 
@@ -402,6 +405,13 @@ server.listen(PORT, HOST, () => {
       const error = ctx.status >= 400 && ctx.body && typeof ctx.body === 'object' ? ctx.body.error : undefined;
       if (error) extra.error = error;
       logRequest(ctx.method, ctx.path, ctx.status, extra);
+    }
+  });
+
+  provider.use(async (ctx, next) => {
+    await next();
+    if (DISCOVERY_NO_STORE && ['/.well-known/openid-configuration', '/jwks'].includes(ctx.path)) {
+      ctx.set('cache-control', 'no-store');
     }
   });
 

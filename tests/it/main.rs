@@ -15,4 +15,5 @@ mod loopback_hostile;
 mod netrc_concurrency;
 mod netrc_props;
 mod nix_e2e;
+mod providers;
 mod secrets;
