@@ -49,6 +49,9 @@ pub enum Command {
     Logout,
     /// Print a valid access token on stdout, refreshing it first when it is about to expire
     Token(TokenArgs),
+    /// First run: check the issuer, write the config, print the lines Nix needs, offer to
+    /// log in
+    Init(InitArgs),
     /// Print a shell completion script on stdout
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout
@@ -75,6 +78,25 @@ pub struct LoginArgs {
     /// Give up when the login is not completed within this time
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct InitArgs {
+    /// The OIDC issuer URL (asked for on a terminal when missing)
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+
+    /// The OIDC client ID (asked for on a terminal when missing)
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// The cache's host name, optionally with :port (asked for on a terminal when missing)
+    #[arg(long, value_name = "HOST")]
+    pub cache_host: Option<String>,
+
+    /// Replace a config file that exists
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args, Default)]

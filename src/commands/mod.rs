@@ -3,6 +3,7 @@
 
 mod completions;
 mod doctor;
+mod init;
 mod login;
 mod logout;
 mod refresh;
@@ -37,6 +38,8 @@ pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Some(Command::Completions(args)) => return completions::completions(args),
         Some(Command::Man) => return completions::man(),
+        // init writes the config the others load.
+        Some(Command::Init(args)) => return block_on(init::run(cli, args, &env)),
         _ => {}
     }
     let config = config::load(cli.config.as_deref(), cli.profile.as_deref(), &env)?;
@@ -50,8 +53,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Logout => block_on(logout::run(&ctx)),
         Command::Token(args) => block_on(token::run(&ctx, &args)),
         Command::Doctor(_) => unreachable!("doctor runs before the config is loaded"),
-        Command::Completions(_) | Command::Man => {
-            unreachable!("completions and man run before the config is loaded")
+        Command::Completions(_) | Command::Man | Command::Init(_) => {
+            unreachable!("completions, man and init run before the config is loaded")
         }
     }
 }

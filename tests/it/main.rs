@@ -10,6 +10,7 @@ mod doctor;
 mod faults;
 mod flows;
 mod harness_smoke;
+mod init;
 mod kill;
 mod loopback_hostile;
 mod netrc_concurrency;

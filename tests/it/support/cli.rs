@@ -289,6 +289,11 @@ impl TestEnv {
         output_with_timeout(&mut self.command(args), self.timeout)
     }
 
+    /// Runs the CLI with exactly `args` (no `--config`); panics if it outlives the time limit.
+    pub fn cli_raw(&self, args: &[&str]) -> Output {
+        output_with_timeout(&mut self.command_raw(args), self.timeout)
+    }
+
     /// Starts the CLI without waiting (for concurrent runs); stdout and stderr piped,
     /// stdin empty, in its own process group. The caller waits for it (use
     /// `support::proc::wait_until` for a deadline) and kills it on failure.
