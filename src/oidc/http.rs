@@ -183,11 +183,29 @@ pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
         Some(i) => deepest[..i].to_string(),
         None => deepest,
     };
-    if e.is_connect() {
+    if e.is_connect() && deepest.contains("tunnel error") {
+        // hyper-util says only "tunnel error: unsuccessful" when the proxy answers CONNECT
+        // with anything but 200 (a 403 from a proxy that does not let this client out).
+        format!(
+            "cannot connect: the proxy {} refused to open a tunnel (check HTTPS_PROXY and NO_PROXY)",
+            proxy_in_use().unwrap_or_else(|| "from the environment".to_string())
+        )
+    } else if e.is_connect() {
         format!("cannot connect: {deepest}")
     } else {
         deepest
     }
+}
+
+/// The https proxy the environment names, without any user name or password in it.
+fn proxy_in_use() -> Option<String> {
+    let value = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
+    let mut url = url::Url::parse(&value).ok()?;
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(url.as_str().trim_end_matches('/').to_string())
 }
 
 impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {

@@ -276,7 +276,10 @@ ${Object.entries(out).map(([k, v]) => `<pre id="${esc(k)}"><strong>${esc(k)}</st
   },
 };
 
-const BASE = () => `${PLAIN_HTTP ? 'http' : 'https'}://${HOST}:${server.address().port}`;
+// The host name in the issuer (and every endpoint); it listens on 127.0.0.1 whatever it is.
+// The proxy tests give a name that only their proxy resolves.
+const PUBLIC_HOST = env('IDP_PUBLIC_HOST', HOST);
+const BASE = () => `${PLAIN_HTTP ? 'http' : 'https'}://${PUBLIC_HOST}:${server.address().port}`;
 let provider;
 
 // The JWT access tokens are not stored by oidc-provider, and its introspection and

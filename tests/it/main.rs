@@ -17,4 +17,5 @@ mod netrc_concurrency;
 mod netrc_props;
 mod nix_e2e;
 mod providers;
+mod proxy;
 mod secrets;

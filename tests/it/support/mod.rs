@@ -27,6 +27,7 @@ pub mod http;
 pub mod idp;
 pub mod nix;
 pub mod proc;
+pub mod proxy;
 
 pub use browser::{BrowserHook, BrowserMode};
 pub use cache::CacheServer;
