@@ -2,7 +2,7 @@
 //! (DeterminateSystems/determinate#183): a token renewed on disk after that is not what
 //! the daemon sends. This check compares the netrc's last change with the daemon's start.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use super::Check;
@@ -79,13 +79,13 @@ fn daemon_started_at(env: &dyn Environment) -> Option<i64> {
                 .all(|b| b.is_ascii_digit())
         })
         .map(|e| e.path())
-        .filter(|dir| is_daemon(dir))
+        .filter(|dir| is_daemon(dir.as_path()))
         .filter_map(|dir| start_ticks(&std::fs::read_to_string(dir.join("stat")).ok()?))
         .min()
         .map(|ticks| boot + ticks / USER_HZ)
 }
 
-fn is_daemon(proc_dir: &PathBuf) -> bool {
+fn is_daemon(proc_dir: &Path) -> bool {
     std::fs::read_to_string(proc_dir.join("comm")).is_ok_and(|comm| comm.trim() == DAEMON_NAME)
 }
 
@@ -108,6 +108,7 @@ mod tests {
     use super::*;
     use crate::doctor::Status;
     use std::fs;
+    use std::path::PathBuf;
     use std::time::{Duration, SystemTime};
 
     /// A machine whose `/` is a temp dir: Determinate's config, a /proc and a netrc.
