@@ -61,7 +61,7 @@ pub enum Command {
     Doctor(DoctorArgs),
 }
 
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args)]
 pub struct LoginArgs {
     /// Only print the login URL; do not open a browser
     #[arg(long, conflicts_with = "device")]
@@ -142,17 +142,25 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// `login` without flags (the command line's defaults), for a login no flags were given to:
+/// no subcommand, or `init`'s offer.
+impl Default for LoginArgs {
+    fn default() -> Self {
+        LoginArgs {
+            no_browser: false,
+            browser: false,
+            device: false,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
 impl Cli {
     /// The subcommand to run: `login` when none is given.
     pub fn subcommand(&self) -> Command {
         match &self.command {
             Some(c) => c.clone(),
-            None => Command::Login(LoginArgs {
-                no_browser: false,
-                browser: false,
-                device: false,
-                timeout: Duration::from_secs(300),
-            }),
+            None => Command::Login(LoginArgs::default()),
         }
     }
 }
@@ -209,6 +217,15 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn login_defaults_are_the_command_lines() {
+        let cli = Cli::try_parse_from(["nix-cache-login", "login"]).unwrap();
+        let Some(Command::Login(parsed)) = cli.command else {
+            panic!("not login")
+        };
+        assert_eq!(parsed.timeout, LoginArgs::default().timeout);
     }
 
     #[test]
