@@ -23,6 +23,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// The https proxy the environment names (reqwest uses it), without credentials: for
+    /// telling a refused tunnel.
+    proxy: Option<String>,
 }
 
 impl HttpClient {
@@ -50,11 +53,20 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot set up the HTTP client (TLS trust store)")?;
-        Ok(HttpClient { inner })
+        Ok(HttpClient {
+            inner,
+            proxy: proxy_in_use(env),
+        })
     }
 
     pub fn reqwest(&self) -> &reqwest::Client {
         &self.inner
+    }
+
+    /// reqwest's Display stops at "error sending request"; the useful part (refused, timed
+    /// out, unknown issuer, a proxy's refusal) is further down the source chain.
+    pub fn describe_error(&self, e: &reqwest::Error) -> String {
+        describe_reqwest_error(e, self.proxy.as_deref())
     }
 
     async fn execute(
@@ -70,7 +82,7 @@ impl HttpClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| HttpError::new(&url, e))?;
+            .map_err(|e| HttpError::new(&url, e, self.proxy.as_deref()))?;
         let mut builder = http::Response::builder().status(response.status());
         for (name, value) in response.headers() {
             builder = builder.header(name, value);
@@ -111,7 +123,11 @@ pub async fn read_body(url: &str, mut response: reqwest::Response) -> Result<Vec
         return Err(too_big());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::new(url, e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| HttpError::new(url, e, None))?
+    {
         if body.len() + chunk.len() > MAX_BODY {
             return Err(too_big());
         }
@@ -134,10 +150,10 @@ pub struct HttpError {
 }
 
 impl HttpError {
-    fn new(url: &str, e: reqwest::Error) -> HttpError {
+    fn new(url: &str, e: reqwest::Error, proxy: Option<&str>) -> HttpError {
         HttpError {
             url: strip_query(url),
-            cause: describe_reqwest_error(&e),
+            cause: describe_reqwest_error(&e, proxy),
             is_connect: e.is_connect(),
             is_timeout: e.is_timeout(),
             status: None,
@@ -182,9 +198,8 @@ pub fn strip_query(url: &str) -> String {
     url.split(['?', '#']).next().unwrap_or(url).to_string()
 }
 
-/// reqwest's Display stops at "error sending request"; the useful part (refused, timed out,
-/// unknown issuer) is further down the source chain.
-pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
+/// See [`HttpClient::describe_error`]; `proxy` is the one in use, if known.
+fn describe_reqwest_error(e: &reqwest::Error, proxy: Option<&str>) -> String {
     if e.is_timeout() {
         return "timed out".to_string();
     }
@@ -204,7 +219,7 @@ pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
         // with anything but 200 (a 403 from a proxy that does not let this client out).
         format!(
             "cannot connect: the proxy {} refused to open a tunnel (check HTTPS_PROXY and NO_PROXY)",
-            proxy_in_use().unwrap_or_else(|| "from the environment".to_string())
+            proxy.unwrap_or("from the environment")
         )
     } else if e.is_connect() {
         format!("cannot connect: {deepest}")
@@ -213,11 +228,11 @@ pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
     }
 }
 
-/// The https proxy the environment names, without any user name or password in it.
-fn proxy_in_use() -> Option<String> {
+/// The https proxy `env` names, without any user name or password in it.
+fn proxy_in_use(env: &dyn Environment) -> Option<String> {
     let value = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
         .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
+        .find_map(|name| env.var(name))?;
     let mut url = url::Url::parse(&value).ok()?;
     let _ = url.set_username("");
     let _ = url.set_password(None);

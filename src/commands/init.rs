@@ -14,6 +14,7 @@ use crate::exit::ConfigError;
 use crate::fs;
 use crate::http::HttpClient;
 use crate::oidc::discovery::{Discovery, Jwks, MinTtl};
+use crate::session::NetrcSink;
 use crate::untrusted;
 
 /// One answer `init` needs: the flag that gives it, and how to ask for it.
@@ -82,9 +83,8 @@ pub async fn run(cli: &Cli, args: &InitArgs, env: &dyn Environment) -> Result<Af
     }
     eprintln!("Wrote {}.", path.display());
     // Lix and Determinate refuse a netrc-file that does not exist: make an empty one now.
-    if !config.netrc_path.exists() {
-        fs::write_new(&config.netrc_path, b"")
-            .with_context(|| format!("cannot create {}", config.netrc_path.display()))?;
+    if NetrcSink::for_config(&config).create_if_missing()? {
+        eprintln!("Created an empty netrc {}.", config.netrc_path.display());
     }
     println!("{}", nix_setup::advice(&NixSetup::detect(env), &config));
 

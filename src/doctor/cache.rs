@@ -14,7 +14,7 @@ use super::netrc_entry::NetrcRead;
 use super::run::Doctor;
 use super::token::TokenFacts;
 use crate::config::Config;
-use crate::http::{self, HttpClient, describe_reqwest_error};
+use crate::http::{self, HttpClient};
 use crate::netrc;
 use crate::token_store::Session;
 
@@ -66,7 +66,7 @@ pub async fn probe(
                         .map(str::to_string),
                 };
             }
-            Err(e) => errors.push(format!("{url}: {}", describe_reqwest_error(&e))),
+            Err(e) => errors.push(format!("{url}: {}", http.describe_error(&e))),
         }
     }
     Answer::Unreachable { errors }

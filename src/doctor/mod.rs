@@ -7,7 +7,8 @@
 //! `config` (in [`run`]), [`provider`] (`issuer`, `discovery`), [`session`],
 //! [`netrc_file`] (`netrc-file`, `curl-limits`), [`netrc_entry`], [`nix_checks`]
 //! (`nix-conf`, `nix-netrc`, `nix-daemon`, `negative-cache`), [`determinate`]
-//! (`determinate-nixd`, run from `nix_checks`) and [`cache`].
+//! (`determinate-nixd`, run from `nix_checks`) and [`cache`]. [`nix_setup`] is no check: it
+//! is the lines Nix needs, which `init` prints.
 
 pub mod cache;
 pub mod determinate;

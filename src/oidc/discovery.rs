@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock;
 use crate::exit::ConfigError;
 use crate::fs;
-use crate::http::{HttpClient, HttpError, describe_reqwest_error, read_body, strip_query};
+use crate::http::{HttpClient, HttpError, read_body, strip_query};
 
 const DEFAULT_MAX_AGE: i64 = 86_400;
 /// However long a provider says a document may be kept, look again after a week.
@@ -236,7 +236,7 @@ pub async fn fetch_json(
         .await
         .map_err(|e| FetchError::Unreachable {
             url: shown.clone(),
-            cause: describe_reqwest_error(&e),
+            cause: http.describe_error(&e),
         })?;
     let status = response.status();
     if !status.is_success() {

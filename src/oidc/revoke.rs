@@ -5,7 +5,7 @@ use openidconnect::{AccessToken, RefreshToken, RevocationUrl};
 
 use super::client::{Provider, RevokingClient};
 use super::error::{GrantError, map_request_error};
-use crate::http::{HttpClient, describe_reqwest_error};
+use crate::http::HttpClient;
 use crate::secret::Secret;
 use crate::untrusted;
 
@@ -150,7 +150,7 @@ impl Revoker<'_> {
             .form(&form)
             .send()
             .await
-            .map_err(|e| GrantError::bad_response(&url, describe_reqwest_error(&e)))?;
+            .map_err(|e| GrantError::bad_response(&url, self.http.describe_error(&e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());

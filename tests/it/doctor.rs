@@ -24,21 +24,15 @@ struct Cache {
 
 impl Cache {
     fn start(idp: &Idp, audience: &str) -> Cache {
-        let dir = tempfile::Builder::new()
-            .prefix("ncl-doctor-cache-")
-            .tempdir()
-            .unwrap();
-        fs::write(
-            dir.path().join("nix-cache-info"),
-            "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n",
-        )
-        .unwrap();
-        let server = CacheServer::start_for(idp.issuer(), idp.ca_pem_path(), audience, dir.path());
-        Cache { server, _dir: dir }
+        Cache::serving(idp, audience, 401)
     }
 
     /// A cache that answers a missing or refused token with `status` (401 or 403).
     fn start_refusing_with(idp: &Idp, status: u16) -> Cache {
+        Cache::serving(idp, idp.resource(), status)
+    }
+
+    fn serving(idp: &Idp, audience: &str, refuse_status: u16) -> Cache {
         let dir = tempfile::Builder::new()
             .prefix("ncl-doctor-cache-")
             .tempdir()
@@ -51,9 +45,9 @@ impl Cache {
         let server = CacheServer::start_refusing_with(
             idp.issuer(),
             idp.ca_pem_path(),
-            idp.resource(),
+            audience,
             dir.path(),
-            status,
+            refuse_status,
         );
         Cache { server, _dir: dir }
     }
@@ -78,15 +72,6 @@ impl Cache {
             })
             .collect()
     }
-}
-
-/// A port nothing listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const HEALTHY_NIX_CONF: &str = "narinfo-cache-negative-ttl = 0\n";
@@ -378,8 +363,11 @@ fn missing_session_fails_with_login() {
 fn unreachable_issuer_fails_naming_the_url() {
     let idp = Idp::start(IdpOptions::default());
     let mut env = TestEnv::new(&idp);
-    let issuer = format!("http://127.0.0.1:{}/realms/gone", closed_port());
-    let cache_host = format!("127.0.0.1:{}", closed_port());
+    let issuer = format!(
+        "http://127.0.0.1:{}/realms/gone",
+        crate::support::free_port()
+    );
+    let cache_host = format!("127.0.0.1:{}", crate::support::free_port());
     env.update_config(|c| {
         c.issuer = Some(issuer.clone());
         c.cache_host = Some(cache_host.clone());

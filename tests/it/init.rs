@@ -42,14 +42,6 @@ fn written(env: &TestEnv) -> Vec<PathBuf> {
     files
 }
 
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn good_args(idp: &Idp) -> Vec<String> {
     vec![
         "--issuer".into(),
@@ -70,7 +62,7 @@ fn a_bad_issuer_writes_nothing() {
     let idp = Idp::start(IdpOptions::default());
     let env = TestEnv::new(&idp);
     let _ = fs::remove_file(env.config_path());
-    let unreachable = format!("https://127.0.0.1:{}/realms/x", closed_port());
+    let unreachable = format!("https://127.0.0.1:{}/realms/x", crate::support::free_port());
     let not_a_provider = format!("{}/not-here", idp.base_url());
     let cases: [(&str, &str, i32, &[&str]); 3] = [
         (

@@ -342,11 +342,7 @@ fn a_login_that_times_out_says_a_fixed_callback_port_may_be_needed() {
     );
     println!("{line}");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     env.update_config(|c| c.callback_port = Some(port));
     let out = env.cli(&["login", "--browser", "--timeout", "2s"]);
     assert_failed(

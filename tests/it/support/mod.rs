@@ -53,3 +53,13 @@ pub fn idp_dir() -> PathBuf {
 pub fn cli_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_nix-cache-login"))
 }
+
+/// A loopback port that was free a moment ago: nothing listens on it, so a connection is
+/// refused, until something (a server started next) binds it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("the bound address")
+        .port()
+}

@@ -39,7 +39,7 @@ impl Squid {
             .expect("temp dir for squid");
         // squid drops root for its own user, which must write the logs here.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
-        let port = free_port();
+        let port = crate::support::free_port();
         let d = dir.path().display();
         fs::write(
             dir.path().join("hosts"),
@@ -132,12 +132,4 @@ fn squid_binary() -> PathBuf {
         .map(PathBuf::from)
         .find(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from("squid"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
