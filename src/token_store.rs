@@ -25,6 +25,30 @@ pub enum Grant {
     AuthorizationCode,
     DeviceCode,
     ClientCredentials,
+    /// `ci`: a CI job's own OIDC token, exchanged at the provider or used as it is.
+    Ci,
+}
+
+impl Grant {
+    /// The command that gets a session of this kind a new access token by running again
+    /// (it has no refresh token); `None` for a person's session, which refreshes.
+    pub fn rerun_command(self) -> Option<&'static str> {
+        match self {
+            Grant::ClientCredentials => Some("service-account"),
+            Grant::Ci => Some("ci"),
+            Grant::AuthorizationCode | Grant::DeviceCode => None,
+        }
+    }
+
+    /// What `status` and `doctor` call a session of this kind.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Grant::AuthorizationCode => "browser login",
+            Grant::DeviceCode => "device login",
+            Grant::ClientCredentials => "service account",
+            Grant::Ci => "CI job",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +74,10 @@ pub struct Session {
     pub username: Option<String>,
     /// Unix seconds when the access token was obtained.
     pub obtained_at: i64,
+    /// A `ci` session: where the job's token came from and how it was used, so that
+    /// `token` can do the same again and `status` can say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<crate::ci::Settings>,
 }
 
 impl Session {
@@ -68,6 +96,7 @@ impl Session {
             subject: None,
             username: None,
             obtained_at,
+            ci: None,
         }
     }
 

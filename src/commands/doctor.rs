@@ -20,7 +20,7 @@ use crate::doctor::{Check, Report};
 use crate::exit::{self, Silent};
 use crate::netrc::{self, Netrc};
 use crate::oidc::http::{HttpClient, describe_reqwest_error};
-use crate::token_store::{Grant, Session};
+use crate::token_store::Session;
 
 pub fn run(cli: &Cli, args: &DoctorArgs, env: &dyn Environment) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -176,16 +176,16 @@ impl<'a> Doctor<'a> {
     /// What gets a new access token for this session.
     fn renew_command(&self, config: &Config, session: Option<&Session>) -> String {
         match session {
-            Some(s) if s.grant == Grant::ClientCredentials => {
-                self.commands.named("service-account")
-            }
+            Some(s) if s.grant.rerun_command().is_some() => self
+                .commands
+                .named(s.grant.rerun_command().unwrap_or("login")),
             Some(s) if self.can_refresh(s) => self.commands.named("refresh"),
             _ => self.login_command(config),
         }
     }
 
     fn can_refresh(&self, session: &Session) -> bool {
-        session.grant != Grant::ClientCredentials
+        session.grant.rerun_command().is_none()
             && session.refresh_token.is_some()
             && session
                 .refresh_token_expires_at
@@ -284,10 +284,9 @@ impl<'a> Doctor<'a> {
                 );
             }
         };
-        let kind = match session.grant {
-            Grant::AuthorizationCode => "browser login",
-            Grant::DeviceCode => "device login",
-            Grant::ClientCredentials => "service account",
+        let kind = match &session.ci {
+            Some(ci) => format!("CI job ({}, grant {})", ci.source, ci.grant),
+            None => session.grant.describe().to_string(),
         };
         let who = session
             .username
@@ -305,7 +304,9 @@ impl<'a> Doctor<'a> {
         };
         let access = session.access_token_expires_at;
         let refresh = match (&session.refresh_token, session.grant) {
-            (_, Grant::ClientCredentials) => "no refresh token (service account)".to_string(),
+            (_, grant) if grant.rerun_command().is_some() => {
+                format!("no refresh token ({})", grant.describe())
+            }
             (Some(_), _) => format!(
                 "refresh token until {}",
                 when(session.refresh_token_expires_at)

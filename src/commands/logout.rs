@@ -56,6 +56,15 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
 }
 
 async fn revoke(ctx: &Ctx, session: &Session) -> Result<()> {
+    // `ci --grant direct` wrote the CI platform's own token: no provider issued it.
+    if session
+        .ci
+        .as_ref()
+        .is_some_and(|ci| ci.grant == crate::ci::CiGrant::Direct)
+    {
+        eprintln!("The CI job's own token cannot be revoked here; it ends at its expiry.");
+        return Ok(());
+    }
     // Only a confidential client authenticates; a public (PKCE) client sending a secret
     // would be refused.
     let secret = match &ctx.config.client_secret_file {

@@ -1,6 +1,7 @@
 //! One module per subcommand, and what they share: loading the config, reaching the
 //! provider, and turning a token response into a stored session and a netrc entry.
 
+mod ci;
 mod completions;
 mod doctor;
 mod login;
@@ -47,6 +48,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Login(args) => block_on(login::run(&ctx, &args)),
         Command::Refresh(args) => block_on(refresh::run(&ctx, &args)),
         Command::ServiceAccount(args) => block_on(service_account::run(&ctx, &args)),
+        Command::Ci(args) => block_on(ci::run(&ctx, &args)),
         Command::Logout => block_on(logout::run(&ctx)),
         Command::Token(args) => block_on(token::run(&ctx, &args)),
         Command::Doctor(_) => unreachable!("doctor runs before the config is loaded"),

@@ -9,7 +9,7 @@ use crate::cli::RefreshArgs;
 use crate::clock;
 use crate::exit::LoginNeeded;
 use crate::oidc::http::HttpClient;
-use crate::token_store::{Grant, LockedStore, Session};
+use crate::token_store::{LockedStore, Session};
 
 pub async fn run(ctx: &Ctx, args: &RefreshArgs) -> Result<()> {
     // Held from reading the refresh token until the rotated one is saved: a provider that
@@ -17,10 +17,10 @@ pub async fn run(ctx: &Ctx, args: &RefreshArgs) -> Result<()> {
     // waited here reads the token its predecessor saved.
     let locked = ctx.store.lock()?;
     let session = load_session(ctx, &locked)?;
-    if session.grant == Grant::ClientCredentials {
+    if let Some(command) = session.grant.rerun_command() {
         return Err(LoginNeeded::with_command(
-            "the stored token came from `service-account`, which has no refresh token",
-            "service-account",
+            format!("the stored token came from `{command}`, which has no refresh token"),
+            command,
         )
         .into());
     }

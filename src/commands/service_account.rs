@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use super::{Ctx, describe_expiry, session_from_tokens};
 use crate::cli::RefreshArgs;
+use crate::config::Config;
 use crate::exit::ConfigError;
 use crate::oidc::http::HttpClient;
 use crate::secret::Secret;
@@ -53,13 +54,7 @@ pub(super) async fn obtain(ctx: &Ctx, min_valid: Option<Duration>) -> Result<(Se
     }
     ctx.check_writable()?;
 
-    let scopes: Vec<String> = ctx
-        .config
-        .scopes
-        .iter()
-        .filter(|s| !USER_ONLY_SCOPES.contains(&s.as_str()))
-        .cloned()
-        .collect();
+    let scopes = machine_scopes(&ctx.config);
     let http = HttpClient::new()?;
     let (_, tokens) = ctx
         .token_request(&http, Some(&secret), async |provider| {
@@ -71,8 +66,18 @@ pub(super) async fn obtain(ctx: &Ctx, min_valid: Option<Duration>) -> Result<(Se
     Ok((session, true))
 }
 
+/// The configured scopes a machine's grant can be given (no user-only ones).
+pub(super) fn machine_scopes(config: &Config) -> Vec<String> {
+    config
+        .scopes
+        .iter()
+        .filter(|s| !USER_ONLY_SCOPES.contains(&s.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// Reads the client secret; the file must exist, be readable and hold a non-empty secret.
-fn read_secret(path: &Path) -> Result<Secret> {
+pub(super) fn read_secret(path: &Path) -> Result<Secret> {
     let bytes = std::fs::read(path).map_err(|e| {
         ConfigError(format!(
             "cannot read client_secret_file {}: {e}",

@@ -24,6 +24,8 @@ struct Report {
     state: &'static str,
     login_needed: bool,
     grant: Option<Grant>,
+    /// A `ci` session: where the job's token came from and how it was used.
+    ci: Option<CiReport>,
     subject: Option<String>,
     username: Option<String>,
     access_token: Option<TokenReport>,
@@ -38,6 +40,13 @@ struct HostReport {
     netrc_entry: bool,
     /// The netrc holds the token of the stored session.
     matches_store: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct CiReport {
+    source: String,
+    grant: String,
+    audience: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,13 +157,13 @@ fn build(ctx: &Ctx, now: i64) -> Report {
         _ => "expired",
     };
     let can_refresh = session.as_ref().is_some_and(|s| {
-        s.grant != Grant::ClientCredentials
+        s.grant.rerun_command().is_none()
             && s.refresh_token.is_some()
             && s.refresh_token_expires_at.is_none_or(|e| e > now)
     });
     let is_service = session
         .as_ref()
-        .is_some_and(|s| s.grant == Grant::ClientCredentials);
+        .is_some_and(|s| s.grant.rerun_command().is_some());
     let claims = netrc_token.as_deref().and_then(jwt::decode_claims);
     Report {
         config: config.source.display().to_string(),
@@ -167,6 +176,14 @@ fn build(ctx: &Ctx, now: i64) -> Report {
         state,
         login_needed: state != "valid" && !can_refresh && !is_service,
         grant: session.as_ref().map(|s| s.grant),
+        ci: session
+            .as_ref()
+            .and_then(|s| s.ci.as_ref())
+            .map(|ci| CiReport {
+                source: ci.source.to_string(),
+                grant: ci.grant.to_string(),
+                audience: ci.audience.clone(),
+            }),
         subject: session
             .as_ref()
             .and_then(|s| s.subject.clone())
@@ -223,6 +240,17 @@ fn print_text(r: &Report) {
         };
         println!("  machine {:<20} {entry}", h.machine);
     }
+    if let Some(ci) = &r.ci {
+        println!(
+            "CI login:      {}, grant {}{}",
+            ci.source,
+            ci.grant,
+            ci.audience
+                .as_deref()
+                .map(|a| format!(", audience {a}"))
+                .unwrap_or_default()
+        );
+    }
     if let Some(who) = r.username.as_deref().or(r.subject.as_deref()) {
         println!("User:          {who}");
     }
@@ -236,10 +264,13 @@ fn print_text(r: &Report) {
     }
     match &r.refresh_token {
         Some(t) => println!("Refresh token: {}", when(t.expires_in_seconds)),
-        None if r.grant == Some(Grant::ClientCredentials) => {
-            println!("Refresh token: none (service account: run `service-account` again)")
-        }
-        None => println!("Refresh token: none"),
+        None => match r.grant.and_then(Grant::rerun_command) {
+            Some(command) => println!(
+                "Refresh token: none ({}: run `{command}` again)",
+                r.grant.map_or("", Grant::describe)
+            ),
+            None => println!("Refresh token: none"),
+        },
     }
     println!("Token store:   {}", r.token_store);
     if let Some(e) = &r.error {
@@ -248,10 +279,10 @@ fn print_text(r: &Report) {
     let verdict = match (r.state, r.login_needed) {
         ("valid", _) => "logged in",
         (_, true) => "login needed: run `nix-cache-login login`",
-        ("expired", _) if r.grant == Some(Grant::ClientCredentials) => {
-            "expired: run `nix-cache-login service-account`"
-        }
-        _ => "expired: run `nix-cache-login refresh`",
+        _ => match r.grant.and_then(Grant::rerun_command) {
+            Some(command) => &format!("expired: run `nix-cache-login {command}`"),
+            None => "expired: run `nix-cache-login refresh`",
+        },
     };
     println!("Status:        {verdict}");
 }

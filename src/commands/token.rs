@@ -5,8 +5,10 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use super::{Ctx, refresh, service_account};
+use super::{Ctx, ci, refresh, service_account};
 use crate::cli::TokenArgs;
+use crate::config::ProcessEnvironment;
+use crate::exit::LoginNeeded;
 use crate::token_store::Grant;
 
 pub async fn run(ctx: &Ctx, args: &TokenArgs) -> Result<()> {
@@ -16,6 +18,13 @@ pub async fn run(ctx: &Ctx, args: &TokenArgs) -> Result<()> {
         // The grant takes the store's lock itself.
         drop(locked);
         service_account::obtain(ctx, Some(args.min_valid)).await?
+    } else if session.grant == Grant::Ci {
+        // The same CI login again, as it was run; it takes the store's lock itself.
+        let settings = session.ci.clone().ok_or_else(|| {
+            LoginNeeded::with_command("the stored CI session does not say how it was made", "ci")
+        })?;
+        drop(locked);
+        ci::obtain(ctx, &settings, Some(args.min_valid), &ProcessEnvironment).await?
     } else {
         refresh::refresh_if_needed(ctx, &locked, session, Some(args.min_valid)).await?
     };

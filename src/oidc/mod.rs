@@ -2,5 +2,6 @@
 pub mod client;
 pub mod device;
 pub mod discovery;
+pub mod federation;
 pub mod http;
 pub mod loopback;
