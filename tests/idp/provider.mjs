@@ -19,6 +19,7 @@ import process from 'node:process';
 import Provider, { errors } from 'oidc-provider';
 
 import { env, envInt, envBool, die } from './env.mjs';
+import { federationClients, setupFederation } from './federation.mjs';
 
 // ---------------------------------------------------------------- settings
 
@@ -81,6 +82,15 @@ const DEVICE_ENFORCE_INTERVAL = envBool('IDP_DEVICE_ENFORCE_INTERVAL', true);
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 const REQUEST_LOG = env('IDP_REQUEST_LOG', undefined);
+
+// CI federation (federation.mjs): the CI issuer whose job tokens are accepted, the `aud`
+// they must have and the one repository allowed. Off unless IDP_CI_ISSUER is set.
+const CI_FEDERATION = {
+  issuer: env('IDP_CI_ISSUER', undefined),
+  audience: env('IDP_CI_AUDIENCE', 'https://cache.test'),
+  repository: env('IDP_CI_REPOSITORY', 'acme/app'),
+  caFile: env('IDP_CI_CA_FILE', undefined),
+};
 
 // ---------------------------------------------------------------- request log
 
@@ -197,6 +207,7 @@ const configuration = {
       response_types: [],
       grant_types: ['client_credentials'],
     },
+    ...federationClients(CI_FEDERATION),
   ],
   jwks: { keys: [signingJwk] },
   cookies: {
@@ -435,6 +446,9 @@ server.listen(PORT, HOST, () => {
       }
     }
   });
+
+  // After the request log middleware, so that its refusals are logged too.
+  setupFederation(provider, CI_FEDERATION, { errors, resource: RESOURCE, resourceServerInfo });
 
   const providerCallback = provider.callback();
   server.on('request', (req, res) => {
