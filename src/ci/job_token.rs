@@ -124,7 +124,7 @@ impl JobToken {
         let remaining = self.remaining(now);
         if remaining <= 0 {
             return Err(format!(
-                "the CI token ({}) expired {}",
+                "the CI token ({}) has {}",
                 self.describe(),
                 clock::relative(self.claims.exp.unwrap_or(0), now)
             ));

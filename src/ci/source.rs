@@ -88,9 +88,11 @@ async fn github_actions(
         .map_err(|e| anyhow!("{shown}: {}", describe_reqwest_error(&e)))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(anyhow!(
-            "{shown}: HTTP {status} (the ID-token endpoint refused; is the job's request token current?)"
-        ));
+        let hint = match status.as_u16() {
+            401 | 403 => " (the ID-token endpoint refused the job's request token)",
+            _ => "",
+        };
+        return Err(anyhow!("{shown}: HTTP {status}{hint}"));
     }
     let body = read_body(&shown, response).await?;
     #[derive(Deserialize)]
