@@ -56,13 +56,11 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
 }
 
 async fn revoke(ctx: &Ctx, session: &Session) -> Result<()> {
-    // `ci --grant direct` wrote the CI platform's own token: no provider issued it.
-    if session
-        .ci
-        .as_ref()
-        .is_some_and(|ci| ci.grant == crate::ci::CiGrant::Direct)
-    {
-        eprintln!("The CI job's own token cannot be revoked here; it ends at its expiry.");
+    // A CI session has no refresh token, and its access token lives minutes; revoking it
+    // would need the job's token again (client-assertion), and `direct` wrote the CI
+    // platform's own token, which no provider here issued.
+    if session.grant == Grant::Ci {
+        eprintln!("A CI session has no refresh token; its access token ends at its expiry.");
         return Ok(());
     }
     // Only a confidential client authenticates; a public (PKCE) client sending a secret

@@ -73,7 +73,13 @@ impl CiLab {
         env
     }
 
-    fn trust_and_github(&self, env: &mut TestEnv) {
+    /// The CA bundle the CLI trusts (the provider's and the CI issuer's).
+    pub fn bundle(&self) -> &Path {
+        &self.bundle
+    }
+
+    /// Makes `env` trust both and sets GitHub's two variables.
+    pub fn trust_and_github(&self, env: &mut TestEnv) {
         env.set_env("SSL_CERT_FILE", path_str(&self.bundle));
         for (k, v) in self.ci.github_env() {
             env.set_env(k, v);
