@@ -308,7 +308,7 @@ fn no_ci_token_in_any_output_at_any_verbosity() {
             ok(&run(&env, &["logout"], verbosity, &mut log), "logout");
         }
         // direct: the job's own token goes into the netrc.
-        let mut env = TestEnv::for_issuer(lab.ci.issuer(), "unused", &lab.bundle());
+        let mut env = TestEnv::for_issuer(lab.ci.issuer(), "unused", lab.bundle());
         lab.trust_and_github(&mut env);
         if let Some(spec) = rust_log {
             env.set_env("RUST_LOG", spec);
