@@ -305,7 +305,7 @@ impl Settings {
             }
         };
         let missing = |what: &str, var: &str| {
-            ConfigError(format!(
+            ConfigError::invalid(format!(
                 "no CI {what}: pass --{what}, set ${var}, or set {what} in the [ci] table of {}",
                 config_file.display()
             ))
@@ -314,11 +314,11 @@ impl Settings {
             pick(flags.source, "source", ENV_SOURCE, config.source.as_ref())
                 .ok_or_else(|| missing("source", ENV_SOURCE))?;
         let source = Source::parse(&source_text, &config.gitlab_var)
-            .map_err(|m| ConfigError(format!("{source_from}: {m}")))?;
+            .map_err(|m| ConfigError::invalid(format!("{source_from}: {m}")))?;
         let (grant_text, grant_from) = pick(flags.grant, "grant", ENV_GRANT, config.grant.as_ref())
             .ok_or_else(|| missing("grant", ENV_GRANT))?;
         let grant = CiGrant::parse(&grant_text, &config.exchange)
-            .map_err(|m| ConfigError(format!("{grant_from}: {m}")))?;
+            .map_err(|m| ConfigError::invalid(format!("{grant_from}: {m}")))?;
         let audience = match pick(
             flags.audience,
             "audience",
@@ -326,7 +326,7 @@ impl Settings {
             config.audience.as_ref(),
         ) {
             Some((a, from)) => {
-                check_audience(&a).map_err(|m| ConfigError(format!("{from}: {m}")))?;
+                check_audience(&a).map_err(|m| ConfigError::invalid(format!("{from}: {m}")))?;
                 Some(a)
             }
             None => None,
@@ -372,7 +372,7 @@ mod tests {
     use std::path::Path;
 
     fn at(key: &str, msg: String) -> ConfigError {
-        ConfigError(format!("/c.toml: {key}: {msg}"))
+        ConfigError::invalid(format!("/c.toml: {key}: {msg}"))
     }
 
     fn config(keys: CiKeys) -> CiConfig {

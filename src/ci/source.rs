@@ -10,7 +10,7 @@ use super::Source;
 use super::job_token::{self, JobToken};
 use crate::config::Environment;
 use crate::exit::ConfigError;
-use crate::oidc::http::{HttpClient, describe_reqwest_error, read_body, strip_query};
+use crate::http::{HttpClient, describe_reqwest_error, is_loopback, read_body, strip_query};
 
 /// GitHub Actions sets these in a job whose workflow has `permissions: id-token: write`.
 pub const GITHUB_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
@@ -28,7 +28,7 @@ pub async fn fetch(
         Source::GithubActions => (github_actions(audience, http, env).await?, None),
         Source::Gitlab { var } => (
             env.var(var).ok_or_else(|| {
-                ConfigError(format!(
+                ConfigError::invalid(format!(
                     "${var} is not set: the GitLab job needs `id_tokens: {var}: aud: ...` (or set ci.id_token_var to the name it uses)"
                 ))
             })?,
@@ -36,7 +36,7 @@ pub async fn fetch(
         ),
         Source::Env(var) => (
             env.var(var)
-                .ok_or_else(|| ConfigError(format!("${var} is not set")))?,
+                .ok_or_else(|| ConfigError::invalid(format!("${var} is not set")))?,
             Some(format!("${var}")),
         ),
         Source::File(path) => (read_token_file(path)?, Some(path.display().to_string())),
@@ -55,16 +55,16 @@ async fn github_actions(
     let (Some(url), Some(request_token)) =
         (env.var(GITHUB_REQUEST_URL), env.var(GITHUB_REQUEST_TOKEN))
     else {
-        return Err(ConfigError(format!(
+        return Err(ConfigError::invalid(format!(
             "${GITHUB_REQUEST_URL} and ${GITHUB_REQUEST_TOKEN} are not set: the workflow (or job) needs `permissions: id-token: write`"
         ))
         .into());
     };
     let mut url = reqwest::Url::parse(&url)
-        .map_err(|e| ConfigError(format!("${GITHUB_REQUEST_URL} is not a URL: {e}")))?;
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+        .map_err(|e| ConfigError::invalid(format!("${GITHUB_REQUEST_URL} is not a URL: {e}")))?;
+    let loopback = url.host_str().is_some_and(is_loopback);
     if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-        return Err(ConfigError(format!(
+        return Err(ConfigError::invalid(format!(
             "${GITHUB_REQUEST_URL} must be an https URL, not {}",
             strip_query(url.as_str())
         ))
@@ -111,7 +111,7 @@ async fn github_actions(
 /// Reads a token file, refusing one that is far too large to be a token.
 fn read_token_file(path: &Path) -> Result<String> {
     let file = std::fs::File::open(path).map_err(|e| {
-        ConfigError(format!(
+        ConfigError::invalid(format!(
             "cannot read the CI token file {}: {e}",
             path.display()
         ))
@@ -139,7 +139,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_github_variables_name_the_permission() {
-        let http = HttpClient::new().unwrap();
+        let http = HttpClient::new(&FakeEnv::default()).unwrap();
         let e = fetch(
             &Source::GithubActions,
             Some("a"),
@@ -159,7 +159,7 @@ mod tests {
         env.vars
             .insert(GITHUB_REQUEST_URL.into(), "http://example.com/t?v=1".into());
         env.vars.insert(GITHUB_REQUEST_TOKEN.into(), "x".into());
-        let http = HttpClient::new().unwrap();
+        let http = HttpClient::new(&FakeEnv::default()).unwrap();
         let e = fetch(&Source::GithubActions, None, &http, &env)
             .await
             .unwrap_err();
@@ -168,7 +168,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_gitlab_variable_that_is_missing_names_id_tokens() {
-        let http = HttpClient::new().unwrap();
+        let http = HttpClient::new(&FakeEnv::default()).unwrap();
         let source = Source::Gitlab {
             var: "NIX_CACHE_ID_TOKEN".into(),
         };
@@ -186,7 +186,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "x".repeat(job_token::MAX_LEN * 3)).unwrap();
-        let http = HttpClient::new().unwrap();
+        let http = HttpClient::new(&FakeEnv::default()).unwrap();
         let e = fetch(
             &Source::File(path.clone()),
             None,

@@ -3,12 +3,15 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::Ctx;
 use crate::cli::StatusArgs;
 use crate::clock;
-use crate::exit::{self, Silent};
+use crate::exit::{self, NextStep, Silent};
 use crate::jwt;
 use crate::netrc;
+use crate::session::Sessions;
+use crate::session::grant::Renewal;
+use crate::session::next::next_step;
+use crate::session::state::TokenState;
 use crate::token_store::{Grant, Session};
 
 #[derive(Debug, Serialize)]
@@ -20,9 +23,11 @@ struct Report {
     netrc_path: String,
     token_store: String,
     hosts: Vec<HostReport>,
-    /// "valid", "expired", "missing"
-    state: &'static str,
+    state: TokenState,
     login_needed: bool,
+    /// What gets a valid token again (not serialized: `login_needed` says it for scripts).
+    #[serde(skip)]
+    next: NextStep,
     grant: Option<Grant>,
     /// A `ci` session: where the job's token came from and how it was used.
     ci: Option<CiReport>,
@@ -57,15 +62,15 @@ struct TokenReport {
     expires_in_seconds: Option<i64>,
 }
 
-pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
-    let report = build(ctx, clock::now());
+pub fn run(sessions: &Sessions<'_>, args: &StatusArgs) -> Result<()> {
+    let report = build(sessions, clock::now());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(&report);
     }
     let code = match report.state {
-        "valid" => exit::SUCCESS,
+        TokenState::Valid => exit::SUCCESS,
         _ if report.login_needed => exit::LOGIN_NEEDED,
         _ => exit::FAILURE,
     };
@@ -76,10 +81,10 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     }
 }
 
-fn build(ctx: &Ctx, now: i64) -> Report {
-    let config = &ctx.config;
+fn build(sessions: &Sessions<'_>, now: i64) -> Report {
+    let config = sessions.config();
     let mut error = None;
-    let session = match ctx.store.peek() {
+    let session = match sessions.peek() {
         Ok(s) => s,
         Err(e) => {
             error = Some(format!("{e:#}"));
@@ -146,24 +151,15 @@ fn build(ctx: &Ctx, now: i64) -> Report {
         })
     });
 
-    let access_valid = access_token
-        .as_ref()
-        .is_some_and(|a| a.expires_in_seconds.is_none_or(|s| s > 0));
-    let netrc_ok = netrc_token.is_some();
-    let state = match (&access_token, access_valid && netrc_ok) {
-        (None, _) => "missing",
-        (Some(_), true) => "valid",
-        (Some(_), false) if !netrc_ok => "missing",
-        _ => "expired",
-    };
-    let can_refresh = session.as_ref().is_some_and(|s| {
-        s.grant.rerun_command().is_none()
-            && s.refresh_token.is_some()
-            && s.refresh_token_expires_at.is_none_or(|e| e > now)
-    });
-    let is_service = session
-        .as_ref()
-        .is_some_and(|s| s.grant.rerun_command().is_some());
+    let state = TokenState::of(
+        netrc_token.is_some(),
+        access_token
+            .as_ref()
+            .and_then(|a| a.expires_in_seconds)
+            .map(|secs| now + secs),
+        now,
+    );
+    let next = next_step(config, session.as_ref(), now);
     let claims = netrc_token.as_deref().and_then(jwt::decode_claims);
     Report {
         config: config.source.display().to_string(),
@@ -171,10 +167,11 @@ fn build(ctx: &Ctx, now: i64) -> Report {
         issuer: config.issuer_str().to_string(),
         client_id: config.client_id.clone(),
         netrc_path: config.netrc_path.display().to_string(),
-        token_store: ctx.store.path().display().to_string(),
+        token_store: sessions.store().path().display().to_string(),
         hosts,
         state,
-        login_needed: state != "valid" && !can_refresh && !is_service,
+        login_needed: state != TokenState::Valid && next == NextStep::Login,
+        next,
         grant: session.as_ref().map(|s| s.grant),
         ci: session
             .as_ref()
@@ -264,10 +261,11 @@ fn print_text(r: &Report) {
     }
     match &r.refresh_token {
         Some(t) => println!("Refresh token: {}", when(t.expires_in_seconds)),
-        None => match r.grant.and_then(Grant::rerun_command) {
-            Some(command) => println!(
-                "Refresh token: none ({}: run `{command}` again)",
-                r.grant.map_or("", Grant::describe)
+        None => match r.grant.filter(|g| g.renewal() == Renewal::RepeatGrant) {
+            Some(grant) => println!(
+                "Refresh token: none ({}: run `{}` again)",
+                grant.describe(),
+                grant.start_step().subcommand()
             ),
             None => println!("Refresh token: none"),
         },
@@ -276,13 +274,10 @@ fn print_text(r: &Report) {
     if let Some(e) = &r.error {
         println!("Problem:       {e}");
     }
-    let verdict = match (r.state, r.login_needed) {
-        ("valid", _) => "logged in",
-        (_, true) => "login needed: run `nix-cache-login login`",
-        _ => match r.grant.and_then(Grant::rerun_command) {
-            Some(command) => &format!("expired: run `nix-cache-login {command}`"),
-            None => "expired: run `nix-cache-login refresh`",
-        },
+    let verdict = match (r.state, r.next) {
+        (TokenState::Valid, _) => "logged in".to_string(),
+        (_, NextStep::Login) => format!("login needed: run `{}`", NextStep::Login),
+        (_, next) => format!("expired: run `{next}`"),
     };
     println!("Status:        {verdict}");
 }

@@ -11,9 +11,11 @@
 
 use oauth2::{AsyncHttpClient, AuthType, RequestTokenError};
 
-use super::client::{GrantError, OAuthErrorResponse, Provider, TokenResponse, Tokens};
-use super::http::{HttpClient, HttpError};
+use super::client::{OAuthErrorResponse, Provider, TokenResponse, Tokens};
+use super::error::GrantError;
+use super::scopes::{self, ScopeUse};
 use crate::ci::SubjectTokenType;
+use crate::http::{HttpClient, HttpError};
 use crate::secret::Secret;
 
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -35,17 +37,22 @@ pub enum FederatedGrant<'a> {
 impl Provider {
     /// Presents `job_token` to the token endpoint as `grant` says. `secret` authenticates the
     /// client for the jwt-bearer and token-exchange grants of a confidential client; the
-    /// client-assertion grant is authenticated by the job's token alone.
+    /// client-assertion grant is authenticated by the job's token alone. `configured` are the
+    /// config's scopes (a machine's: no user-only ones are sent).
     pub async fn federated(
         &self,
         http: &HttpClient,
         grant: FederatedGrant<'_>,
         job_token: &Secret,
         secret: Option<&Secret>,
-        scopes: &[String],
+        configured: &[String],
     ) -> Result<Tokens, GrantError> {
         let token_url = self.token_url();
-        let scope = scopes.join(" ");
+        let scope = scopes::requested(configured, ScopeUse::Service)
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut params: Vec<(&str, &str)> = match grant {
             FederatedGrant::JwtBearer => vec![
                 ("grant_type", JWT_BEARER_GRANT),
@@ -102,12 +109,9 @@ impl Provider {
         if let Some(basic) = basic {
             request = request.header(http::header::AUTHORIZATION, basic);
         }
-        let request = request
-            .body(body.into_bytes())
-            .map_err(|e| GrantError::BadResponse {
-                url: token_url.clone(),
-                reason: format!("cannot build the request: {e}"),
-            })?;
+        let request = request.body(body.into_bytes()).map_err(|e| {
+            GrantError::bad_response(&token_url, format!("cannot build the request: {e}"))
+        })?;
         tracing::debug!(grant = ?grant_name(grant), "POST {token_url}");
         self.tokens(token_response(http.call(request).await))
     }
