@@ -24,7 +24,7 @@ pub const MAX_LEN: usize = 16 * 1024;
 pub struct JobClaims {
     pub iss: Option<String>,
     pub sub: Option<String>,
-    #[serde(default, deserialize_with = "one_or_many")]
+    #[serde(default, deserialize_with = "crate::jwt::one_or_many")]
     pub aud: Vec<String>,
     pub exp: Option<i64>,
     /// GitHub's `repository`; GitLab calls it `project_path`.
@@ -156,20 +156,6 @@ fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
         return None;
     }
     serde_json::from_value(value).ok()
-}
-
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
-        None => Vec::new(),
-        Some(OneOrMany::One(s)) => vec![s],
-        Some(OneOrMany::Many(v)) => v,
-    })
 }
 
 #[cfg(test)]

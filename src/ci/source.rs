@@ -185,27 +185,16 @@ mod tests {
     async fn a_file_is_bounded_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
-        std::fs::write(&path, "x".repeat(job_token::MAX_LEN * 3)).unwrap();
         let http = HttpClient::new(&FakeEnv::default()).unwrap();
-        let e = fetch(
-            &Source::File(path.clone()),
-            None,
-            &http,
-            &FakeEnv::default(),
-        )
-        .await
-        .unwrap_err();
-        assert!(format!("{e}").contains("larger than"), "{e}");
-        std::fs::write(&path, "secret-looking-garbage").unwrap();
-        let e = fetch(
-            &Source::File(path.clone()),
-            None,
-            &http,
-            &FakeEnv::default(),
-        )
-        .await
-        .unwrap_err();
-        let msg = format!("{e}");
+        let refusal = async |content: String| {
+            std::fs::write(&path, content).unwrap();
+            let source = Source::File(path.clone());
+            let e = fetch(&source, None, &http, &FakeEnv::default()).await;
+            format!("{:#}", e.unwrap_err())
+        };
+        let msg = refusal("x".repeat(job_token::MAX_LEN * 3)).await;
+        assert!(msg.contains("larger than"), "{msg}");
+        let msg = refusal("secret-looking-garbage".into()).await;
         assert!(
             msg.contains("not a JWT") && !msg.contains("garbage"),
             "{msg}"
