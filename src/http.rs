@@ -19,6 +19,11 @@ use crate::config::Environment;
 pub const ENV_HTTP_TIMEOUT: &str = "NIX_CACHE_LOGIN_HTTP_TIMEOUT";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle connection is kept for reuse. The requests of one run follow each other
+/// within milliseconds; but a connection kept while a person logs in outlives the server's
+/// keep-alive (Node's default is 5 s), and reusing it races the server's close: the token
+/// request is reset (seen in the login tests under load).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -46,6 +51,7 @@ impl HttpClient {
             .user_agent(concat!("nix-cache-login/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .timeout(timeout)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             // OAuth endpoints must not redirect; following one could send credentials elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .build()
