@@ -43,6 +43,10 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Get an access token with the client-credentials grant (servers, timers)
     ServiceAccount(RefreshArgs),
+    /// Log a CI job in with its platform's own OIDC token (GitHub Actions, GitLab CI, a
+    /// token file or variable): no stored secret
+    #[command(after_help = CI_HELP)]
+    Ci(CiArgs),
     /// Show what is stored and when it expires (no network)
     Status(StatusArgs),
     /// Revoke the tokens at the provider and remove the netrc entry and stored tokens
@@ -102,6 +106,31 @@ pub struct InitArgs {
 #[derive(Debug, Clone, Args, Default)]
 pub struct RefreshArgs {
     /// Do nothing when the current access token stays valid at least this long (e.g. 15m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_valid: Option<Duration>,
+}
+
+const CI_HELP: &str = "\
+Each setting may also come from the environment (NIX_CACHE_LOGIN_CI_SOURCE, _GRANT,
+_AUDIENCE) or the config's [ci] table; a flag wins, then the environment, then the file.
+CI tokens live 5 to 10 minutes: run `ci --min-valid 4m` again before each long step.";
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct CiArgs {
+    /// Where the job's token comes from: github-actions, gitlab, file:PATH, env:VAR
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+
+    /// How it becomes the cache's token: jwt-bearer, token-exchange, client-assertion,
+    /// direct (the job's token itself goes into the netrc)
+    #[arg(long, value_name = "GRANT")]
+    pub grant: Option<String>,
+
+    /// The audience to ask the CI platform for (and to expect in the job's token)
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// Do nothing when the current access token stays valid at least this long (e.g. 4m)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub min_valid: Option<Duration>,
 }

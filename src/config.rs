@@ -32,6 +32,8 @@ pub struct Config {
     pub netrc_login: String,
     /// 0: any free port.
     pub callback_port: u16,
+    /// The `[ci]` table, for `nix-cache-login ci`.
+    pub ci: crate::ci::CiConfig,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ struct Keys {
     scopes: Option<Vec<String>>,
     netrc_login: Option<String>,
     callback_port: Option<u16>,
+    ci: Option<crate::ci::CiKeys>,
     profiles: Option<BTreeMap<String, Keys>>,
 }
 
@@ -81,6 +84,10 @@ impl Keys {
             scopes: over.scopes.or(self.scopes),
             netrc_login: over.netrc_login.or(self.netrc_login),
             callback_port: over.callback_port.or(self.callback_port),
+            ci: match (self.ci, over.ci) {
+                (Some(base), Some(over)) => Some(base.overlay(over)),
+                (base, over) => over.or(base),
+            },
             profiles: None,
         }
     }
@@ -354,6 +361,7 @@ impl Config {
             scopes,
             netrc_login,
             callback_port: keys.callback_port.unwrap_or(0),
+            ci: crate::ci::CiConfig::from_keys(keys.ci.unwrap_or_default(), &at)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! layer (`crate::session`), the protocol (`crate::oidc`) and the checks (`crate::doctor`);
 //! no command calls another.
 
+mod ci;
 mod completions;
 mod doctor;
 mod init;
@@ -50,6 +51,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Login(args) => block_on(login::run(&sessions, &args)),
         Command::Refresh(args) => block_on(refresh::run(&sessions, &args)),
         Command::ServiceAccount(args) => block_on(service_account::run(&sessions, &args)),
+        Command::Ci(args) => block_on(ci::run(&sessions, &args)),
         Command::Logout => block_on(logout::run(&sessions)),
         Command::Token(args) => block_on(token::run(&sessions, &args)),
         Command::Doctor(_) => unreachable!("doctor runs before the config is loaded"),

@@ -8,9 +8,10 @@ use crate::clock;
 use crate::exit::NextStep;
 use crate::oidc::scopes::OFFLINE_ACCESS;
 use crate::session::Sessions;
+use crate::session::grant::Renewal;
 use crate::session::next::can_refresh;
 use crate::session::state::TokenState;
-use crate::token_store::{Grant, Session};
+use crate::token_store::Session;
 
 impl Doctor<'_> {
     pub(super) fn session_check(
@@ -37,7 +38,10 @@ impl Doctor<'_> {
                 );
             }
         };
-        let kind = session.grant.describe();
+        let kind = match &session.ci {
+            Some(ci) => format!("CI job ({}, grant {})", ci.source, ci.grant),
+            None => session.grant.describe().to_string(),
+        };
         let who = session
             .username
             .as_deref()
@@ -54,7 +58,9 @@ impl Doctor<'_> {
         };
         let access = session.access_token_expires_at;
         let refresh = match (&session.refresh_token, session.grant) {
-            (_, Grant::ClientCredentials) => "no refresh token (service account)".to_string(),
+            (_, grant) if grant.renewal() == Renewal::RepeatGrant => {
+                format!("no refresh token ({})", grant.describe())
+            }
             // Keycloak's `refresh_expires_in: 0`: an offline token with no fixed maximum,
             // which still ends when left unused for the offline session idle timeout.
             (Some(_), _) if session.refresh_token_expires_at.is_none() => {

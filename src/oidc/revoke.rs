@@ -18,6 +18,9 @@ pub struct Revocable<'a> {
 /// What the provider did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
+    /// Nothing was asked of the provider: the session has no refresh token and its access
+    /// token lives minutes (a CI job's), or no provider issued it (`ci --grant direct`).
+    NotAsked,
     /// The provider has no revocation endpoint: the tokens stay valid until they expire.
     NoEndpoint,
     /// The refresh token (if any) is revoked; `access` says what became of the access token.

@@ -24,6 +24,7 @@
 //! - Both files are checked writable before a token is requested, so that a read-only or full
 //!   file system fails before a refresh token is spent.
 
+mod ci;
 mod client_secret;
 mod commit;
 mod end;

@@ -11,7 +11,7 @@ use super::commit::IfNetrcFails;
 use super::grant::{Grant, GrantRequest};
 use super::tokens::{ObtainError, session_from_tokens};
 use crate::clock;
-use crate::exit::{ConfigError, LoginNeeded};
+use crate::exit::{ConfigError, LoginNeeded, NextStep};
 use crate::token_store::{LockedStore, Session};
 use crate::untrusted;
 
@@ -46,6 +46,17 @@ impl Sessions<'_> {
                 // The grant takes the store's lock itself.
                 drop(locked);
                 self.service_account(min_valid).await
+            }
+            Grant::Ci => {
+                // The same CI login again, as it was run; it takes the store's lock itself.
+                let settings = session.ci.clone().ok_or_else(|| {
+                    LoginNeeded::with_step(
+                        "the stored CI session does not say how it was made",
+                        NextStep::Ci,
+                    )
+                })?;
+                drop(locked);
+                self.ci(&settings, min_valid).await
             }
         }
     }
@@ -148,7 +159,7 @@ impl Sessions<'_> {
 
     /// `--min-valid`: when the stored access token stays valid that long (and the netrc
     /// has it), there is nothing to do.
-    fn still_valid(&self, session: &Session, min_valid: Option<Duration>) -> bool {
+    pub(super) fn still_valid(&self, session: &Session, min_valid: Option<Duration>) -> bool {
         let Some(min_valid) = min_valid else {
             return false;
         };

@@ -19,6 +19,7 @@ import process from 'node:process';
 import Provider, { errors } from 'oidc-provider';
 
 import { env, envInt, envBool, die } from './env.mjs';
+import { federationClients, setupFederation } from './federation.mjs';
 
 // ---------------------------------------------------------------- settings
 
@@ -84,6 +85,15 @@ const REQUEST_LOG = env('IDP_REQUEST_LOG', undefined);
 // Send the discovery document and the JWKS with `Cache-Control: no-store`, as some deployed
 // providers do (oidc-provider itself allows caching them).
 const DISCOVERY_NO_STORE = envBool('IDP_DISCOVERY_NO_STORE', false);
+
+// CI federation (federation.mjs): the CI issuer whose job tokens are accepted, the `aud`
+// they must have and the one repository allowed. Off unless IDP_CI_ISSUER is set.
+const CI_FEDERATION = {
+  issuer: env('IDP_CI_ISSUER', undefined),
+  audience: env('IDP_CI_AUDIENCE', 'https://cache.test'),
+  repository: env('IDP_CI_REPOSITORY', 'acme/app'),
+  caFile: env('IDP_CI_CA_FILE', undefined),
+};
 
 // ---------------------------------------------------------------- request log
 
@@ -200,6 +210,7 @@ const configuration = {
       response_types: [],
       grant_types: ['client_credentials'],
     },
+    ...federationClients(CI_FEDERATION),
   ],
   jwks: { keys: [signingJwk] },
   cookies: {
@@ -448,6 +459,9 @@ server.listen(PORT, HOST, () => {
       }
     }
   });
+
+  // After the request log middleware, so that its refusals are logged too.
+  setupFederation(provider, CI_FEDERATION, { errors, resource: RESOURCE, resourceServerInfo });
 
   const providerCallback = provider.callback();
   server.on('request', (req, res) => {

@@ -21,6 +21,7 @@
 pub mod browser;
 pub mod cache;
 pub mod certs;
+pub mod ci_issuer;
 pub mod cli;
 pub mod fault;
 pub mod http;
