@@ -10,7 +10,7 @@ use super::Source;
 use super::job_token::{self, JobToken};
 use crate::config::Environment;
 use crate::exit::ConfigError;
-use crate::http::{HttpClient, describe_reqwest_error, is_loopback, read_body, strip_query};
+use crate::http::{HttpClient, is_loopback, read_body, strip_query};
 
 /// GitHub Actions sets these in a job whose workflow has `permissions: id-token: write`.
 pub const GITHUB_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
@@ -85,7 +85,7 @@ async fn github_actions(
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| anyhow!("{shown}: {}", describe_reqwest_error(&e)))?;
+        .map_err(|e| anyhow!("{shown}: {}", http.describe_error(&e)))?;
     let status = response.status();
     if !status.is_success() {
         let hint = match status.as_u16() {
