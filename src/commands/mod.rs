@@ -2,8 +2,10 @@
 //! layer (`crate::session`), the protocol (`crate::oidc`) and the checks (`crate::doctor`);
 //! no command calls another.
 
+mod ci;
 mod completions;
 mod doctor;
+mod init;
 mod login;
 mod logout;
 mod refresh;
@@ -13,7 +15,7 @@ mod token;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LoginArgs};
 use crate::clock;
 use crate::config::{self, ProcessEnvironment};
 use crate::session::Sessions;
@@ -30,6 +32,15 @@ pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Some(Command::Completions(args)) => return completions::completions(args),
         Some(Command::Man) => return completions::man(),
+        // init writes the config the others load.
+        Some(Command::Init(args)) => {
+            let config = match block_on(init::run(cli, args, &env))? {
+                init::AfterInit::Done => return Ok(()),
+                init::AfterInit::LogIn(config) => config,
+            };
+            let sessions = Sessions::new(*config, &env)?;
+            return block_on(login::run(&sessions, &LoginArgs::default()));
+        }
         _ => {}
     }
     let config = config::load(cli.config.as_deref(), cli.profile.as_deref(), &env)?;
@@ -40,17 +51,18 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Login(args) => block_on(login::run(&sessions, &args)),
         Command::Refresh(args) => block_on(refresh::run(&sessions, &args)),
         Command::ServiceAccount(args) => block_on(service_account::run(&sessions, &args)),
+        Command::Ci(args) => block_on(ci::run(&sessions, &args)),
         Command::Logout => block_on(logout::run(&sessions)),
         Command::Token(args) => block_on(token::run(&sessions, &args)),
         Command::Doctor(_) => unreachable!("doctor runs before the config is loaded"),
-        Command::Completions(_) | Command::Man => {
-            unreachable!("completions and man run before the config is loaded")
+        Command::Completions(_) | Command::Man | Command::Init(_) => {
+            unreachable!("completions, man and init run before the config is loaded")
         }
     }
 }
 
 /// One thread is plenty for one request at a time, and starts faster than a pool.
-pub(crate) fn block_on<F: std::future::Future<Output = Result<()>>>(future: F) -> Result<()> {
+pub(crate) fn block_on<T, F: std::future::Future<Output = Result<T>>>(future: F) -> Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

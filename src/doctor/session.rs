@@ -6,10 +6,12 @@ use super::Check;
 use super::run::Doctor;
 use crate::clock;
 use crate::exit::NextStep;
+use crate::oidc::scopes::OFFLINE_ACCESS;
 use crate::session::Sessions;
+use crate::session::grant::Renewal;
 use crate::session::next::can_refresh;
 use crate::session::state::TokenState;
-use crate::token_store::{Grant, Session};
+use crate::token_store::Session;
 use crate::untrusted;
 
 impl Doctor<'_> {
@@ -37,7 +39,10 @@ impl Doctor<'_> {
                 );
             }
         };
-        let kind = session.grant.describe();
+        let kind = match &session.ci {
+            Some(ci) => format!("CI job ({}, grant {})", ci.source, ci.grant),
+            None => session.grant.describe().to_string(),
+        };
         let who = session
             .username
             .as_deref()
@@ -54,11 +59,17 @@ impl Doctor<'_> {
         };
         let access = session.access_token_expires_at;
         let refresh = match (&session.refresh_token, session.grant) {
-            (_, Grant::ClientCredentials) => "no refresh token (service account)".to_string(),
-            (Some(_), _) => match session.refresh_token_expires_at {
-                Some(exp) => format!("refresh token until {}", when(Some(exp))),
-                None => format!("refresh token: {}", session.refresh_token_open_end()),
-            },
+            (_, grant) if grant.renewal() == Renewal::RepeatGrant => {
+                format!("no refresh token ({})", grant.describe())
+            }
+            (Some(_), _) if session.refresh_token_expires_at.is_none() => {
+                format!("refresh token: {}", session.refresh_token_open_end())
+            }
+            (Some(_), _) => format!(
+                "refresh token until {}{}",
+                when(session.refresh_token_expires_at),
+                offline_hint(&sessions.config().scopes)
+            ),
             (None, _) => "no refresh token".to_string(),
         };
         let detail = format!(
@@ -86,5 +97,17 @@ impl Doctor<'_> {
                 ),
             )
         }
+    }
+}
+
+/// A refresh token with a fixed end ends the session then; `offline_access` asks for one
+/// that outlives the provider's SSO session (Keycloak: an offline token, when the realm
+/// gives the user the offline_access role).
+fn offline_hint(scopes: &[String]) -> &'static str {
+    if scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+        ""
+    } else {
+        " (add \"offline_access\" to scopes for one that outlives the SSO session, where the \
+         provider allows it)"
     }
 }

@@ -8,6 +8,7 @@ pub mod device;
 pub mod discovery;
 pub mod endpoints;
 pub mod error;
+pub mod federation;
 pub mod id_token;
 pub mod loopback;
 pub mod revoke;

@@ -96,12 +96,12 @@ impl TestEnv {
     /// A sandbox whose config uses the public client (`nix-cache-login`) of `idp`, cache
     /// host `cache.test`, and `<dir>/netrc`. No browser hook yet: see `with_browser`.
     pub fn new(idp: &Idp) -> TestEnv {
-        TestEnv::for_provider(idp.issuer(), idp.public_client_id(), idp.ca_pem_path())
+        TestEnv::for_issuer(idp.issuer(), idp.public_client_id(), idp.ca_pem_path())
     }
 
-    /// A sandbox like [`TestEnv::new`] for any provider: `issuer`, public client
-    /// `client_id`, and `ca_pem` as the trusted CA.
-    pub fn for_provider(issuer: &str, client_id: &str, ca_pem: &Path) -> TestEnv {
+    /// A sandbox whose config names `issuer` and `client_id` (any issuer: the CI issuer for
+    /// `ci --grant direct`), trusting `ca_pem`.
+    pub fn for_issuer(issuer: &str, client_id: &str, ca_pem: &Path) -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("ncl-env-")
             .tempdir()
@@ -298,6 +298,11 @@ impl TestEnv {
     /// Runs the CLI with `--config` and `args`; panics if it outlives the time limit.
     pub fn cli(&self, args: &[&str]) -> Output {
         output_with_timeout(&mut self.command(args), self.timeout)
+    }
+
+    /// Runs the CLI with exactly `args` (no `--config`); panics if it outlives the time limit.
+    pub fn cli_raw(&self, args: &[&str]) -> Output {
+        output_with_timeout(&mut self.command_raw(args), self.timeout)
     }
 
     /// Starts the CLI without waiting (for concurrent runs); stdout and stderr piped,
