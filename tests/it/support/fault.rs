@@ -486,15 +486,20 @@ pub fn server_env_at_fault_server(idp: &Idp, server: &FaultServer) -> TestEnv {
     env.set_env("NIX_CACHE_LOGIN_HTTP_TIMEOUT", "2");
     // Obey the fault server's `no-store`, so that every run meets the current fault.
     env.set_env("NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL", "0");
-    seed_netrc(&env.netrc_path(), SERVER_HOST, None);
     server.set_fault(Fault::None, Target::Token);
+    seed_service_session(&env, SERVER_HOST);
+    env
+}
+
+/// Gives `env` a netrc without an entry for `host` and one healthy `service-account` run.
+pub fn seed_service_session(env: &TestEnv, host: &str) {
+    seed_netrc(&env.netrc_path(), host, None);
     let out = env.cli(&["service-account"]);
     assert!(
         out.status.success(),
         "healthy service-account: {}",
         describe(&out)
     );
-    env
 }
 
 /// Other machines, a comment, a macdef and a `default`, as people write them: no command
