@@ -327,7 +327,7 @@ impl Config {
 }
 
 /// One line, `file:line:column: message`, where the toml crate's own Display spans several.
-fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
+pub(crate) fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
     let message = err.message().trim().replace('\n', " ");
     match err.span() {
         Some(span) => {
@@ -348,7 +348,7 @@ fn is_loopback_host(host: &url::Host<&str>) -> bool {
     }
 }
 
-fn check_issuer(text: &str) -> Result<Url, String> {
+pub(crate) fn check_issuer(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
     let host = url.host().ok_or_else(|| format!("{text:?} has no host"))?;
     match url.scheme() {
@@ -371,7 +371,7 @@ fn check_issuer(text: &str) -> Result<Url, String> {
 }
 
 /// A cache host is what Nix's substituter URL has between `https://` and the path.
-fn check_cache_host(host: &str) -> Result<(), String> {
+pub(crate) fn check_cache_host(host: &str) -> Result<(), String> {
     if host.is_empty() {
         return Err("must not be empty".into());
     }

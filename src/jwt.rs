@@ -12,6 +12,7 @@ use serde::Deserialize;
 pub struct Claims {
     pub exp: Option<i64>,
     pub iat: Option<i64>,
+    pub nbf: Option<i64>,
     pub iss: Option<String>,
     pub sub: Option<String>,
     #[serde(default, deserialize_with = "one_or_many")]
