@@ -33,6 +33,8 @@ pub struct Config {
     pub netrc_login: String,
     /// 0: any free port.
     pub callback_port: u16,
+    /// Where to hand new tokens to the Nix daemon (`daemon_bridge`).
+    pub daemon_bridge: crate::bridge::client::DaemonBridge,
 }
 
 impl Config {
@@ -56,6 +58,7 @@ struct Keys {
     scopes: Option<Vec<String>>,
     netrc_login: Option<String>,
     callback_port: Option<u16>,
+    daemon_bridge: Option<toml::Value>,
     profiles: Option<BTreeMap<String, Keys>>,
 }
 
@@ -82,6 +85,7 @@ impl Keys {
             scopes: over.scopes.or(self.scopes),
             netrc_login: over.netrc_login.or(self.netrc_login),
             callback_port: over.callback_port.or(self.callback_port),
+            daemon_bridge: over.daemon_bridge.or(self.daemon_bridge),
             profiles: None,
         }
     }
@@ -311,6 +315,12 @@ impl Config {
             ));
         }
 
+        let daemon_bridge = match &keys.daemon_bridge {
+            Some(v) => crate::bridge::client::DaemonBridge::from_toml(v)
+                .map_err(|m| at("daemon_bridge", m))?,
+            None => Default::default(),
+        };
+
         Ok(Config {
             source: path.to_path_buf(),
             profile: profile.map(str::to_string),
@@ -322,6 +332,7 @@ impl Config {
             scopes,
             netrc_login,
             callback_port: keys.callback_port.unwrap_or(0),
+            daemon_bridge,
         })
     }
 }

@@ -171,6 +171,34 @@ pub fn status(socket: &Path, host: Option<&str>) -> Result<Vec<EntryStatus>> {
     }
 }
 
+/// One line about one host's entry in the daemon's netrc, for people.
+pub fn describe_entry(entry: &EntryStatus, now: i64) -> String {
+    use super::protocol::Holder;
+    use crate::clock;
+    let what = match entry.holder {
+        Holder::Caller => match entry.expires_at {
+            Some(exp) if exp > now => format!(
+                "your token, valid until {} ({})",
+                clock::format_utc(exp),
+                clock::relative(exp, now)
+            ),
+            Some(exp) => format!("your token, {}", clock::relative(exp, now)),
+            None => "your token".to_string(),
+        },
+        Holder::OtherUser => {
+            "another user's token (one entry per host: the last login wins)".to_string()
+        }
+        Holder::Unrecorded => "an entry the bridge did not put there".to_string(),
+        Holder::Nobody => "no entry".to_string(),
+    };
+    format!("{}: {what}", entry.host)
+}
+
+/// Whether the daemon's netrc holds the caller's unexpired token for this host.
+pub fn holds_yours(entry: &EntryStatus, now: i64) -> bool {
+    entry.holder == super::protocol::Holder::Caller && entry.expires_at.is_some_and(|e| e > now)
+}
+
 fn answers_or_missing(answers: &[Response], n: usize) -> impl Iterator<Item = Option<&Response>> {
     (0..n).map(move |i| answers.get(i))
 }

@@ -66,7 +66,10 @@ pub fn load(path: &Path) -> Result<BridgeConfig, ConfigError> {
     let meta =
         fs::metadata(path).map_err(|e| fail(format!("cannot read the bridge config: {e}")))?;
     check_owner(&meta, "file").map_err(fail)?;
-    let dir = path.parent().unwrap_or(Path::new("/"));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let dir_meta =
         fs::metadata(dir).map_err(|e| fail(format!("cannot inspect its directory: {e}")))?;
     check_owner(&dir_meta, "directory").map_err(fail)?;

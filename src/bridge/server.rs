@@ -247,9 +247,9 @@ impl Bridge {
         }
     }
 
-    /// Verifies with the cached keys; on an unknown key id, once more with a fresh JWKS.
+    /// Checks the claims, then the signature with the cached keys; on an unknown key id,
+    /// once more with a fresh JWKS.
     async fn verify(&self, token: &Secret) -> Result<Verified, Response> {
-        let now = clock::now();
         let bad = |r: Rejection| Response::refuse(Refusal::BadToken, r.to_string());
         let failed = |e: anyhow::Error| {
             Response::refuse(
@@ -257,6 +257,8 @@ impl Bridge {
                 format!("cannot get the issuer's signing keys: {e:#}"),
             )
         };
+        let checked =
+            verify::check(token.expose(), &self.config.policy, clock::now()).map_err(bad)?;
         let keys = self
             .keys
             .lock()
@@ -264,7 +266,7 @@ impl Bridge {
             .current(&self.http)
             .await
             .map_err(failed)?;
-        match verify::verify(token.expose(), &keys, &self.config.policy, now) {
+        match checked.signed_by(&keys) {
             Err(Rejection::UnknownKey(kid)) => {
                 let fresh = self
                     .keys
@@ -274,9 +276,7 @@ impl Bridge {
                     .await
                     .map_err(failed)?;
                 match fresh {
-                    Some(keys) => {
-                        verify::verify(token.expose(), &keys, &self.config.policy, now).map_err(bad)
-                    }
+                    Some(keys) => checked.signed_by(&keys).map_err(bad),
                     None => Err(bad(Rejection::UnknownKey(kid))),
                 }
             }

@@ -50,9 +50,14 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
             ctx.config.cache_hosts.join(", ")
         ),
     }
+    let daemon = ctx.take_back_from_daemon();
+    if let (Err(_), Err(e)) = (&revocation, &daemon) {
+        eprintln!("error: {e:#}");
+    }
     revocation.map_err(|e| {
         e.context("revocation failed: the tokens stay valid at the provider until they expire")
-    })
+    })?;
+    daemon
 }
 
 async fn revoke(ctx: &Ctx, session: &Session) -> Result<()> {

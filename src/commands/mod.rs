@@ -1,6 +1,7 @@
 //! One module per subcommand, and what they share: loading the config, reaching the
 //! provider, and turning a token response into a stored session and a netrc entry.
 
+mod bridge;
 mod completions;
 mod doctor;
 mod login;
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command};
+use crate::bridge::client as bridge_client;
+use crate::cli::{BridgeCommand, Cli, Command};
 use crate::clock;
 use crate::config::{self, Config, Environment, ProcessEnvironment};
 use crate::fsutil;
@@ -37,6 +39,11 @@ pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Some(Command::Completions(args)) => return completions::completions(args),
         Some(Command::Man) => return completions::man(),
+        // The bridge has its own config; its status works without one.
+        Some(Command::Bridge(BridgeCommand::Serve(args))) => return bridge::serve(cli, args),
+        Some(Command::Bridge(BridgeCommand::Status(args))) => {
+            return bridge::status(cli, args, &env);
+        }
         _ => {}
     }
     let config = config::load(cli.config.as_deref(), cli.profile.as_deref(), &env)?;
@@ -50,8 +57,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Logout => block_on(logout::run(&ctx)),
         Command::Token(args) => block_on(token::run(&ctx, &args)),
         Command::Doctor(_) => unreachable!("doctor runs before the config is loaded"),
-        Command::Completions(_) | Command::Man => {
-            unreachable!("completions and man run before the config is loaded")
+        Command::Completions(_) | Command::Man | Command::Bridge(_) => {
+            unreachable!("completions, man and bridge run before the config is loaded")
         }
     }
 }
@@ -195,6 +202,26 @@ impl Ctx {
                 tracing::warn!("cannot restore the token store: {restore:#}");
             }
             return Err(e);
+        }
+        // The user's own netrc and store keep the new token whatever the bridge says.
+        self.hand_over_to_daemon(&session.access_token)
+    }
+
+    /// Hands the new access token to the daemon bridge, when there is one.
+    fn hand_over_to_daemon(&self, token: &Secret) -> Result<()> {
+        match self.config.daemon_bridge.socket() {
+            Some(socket) => bridge_client::hand_over(&socket, &self.config.cache_hosts, token),
+            None => Ok(()),
+        }
+    }
+
+    /// Asks the daemon bridge to remove this user's entries (logout).
+    fn take_back_from_daemon(&self) -> Result<()> {
+        let Some(socket) = self.config.daemon_bridge.socket() else {
+            return Ok(());
+        };
+        for note in bridge_client::take_back(&socket, &self.config.cache_hosts)? {
+            eprintln!("{note}");
         }
         Ok(())
     }
