@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bridge;
 mod concurrency;
 mod config_cli;
 mod device_and_token;

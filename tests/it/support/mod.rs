@@ -22,6 +22,7 @@ pub mod browser;
 pub mod cache;
 pub mod certs;
 pub mod cli;
+pub mod daemon;
 pub mod fault;
 pub mod http;
 pub mod idp;
