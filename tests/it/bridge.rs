@@ -146,18 +146,18 @@ fn the_daemon_sees_a_users_login_without_trusted_users() {
         describe(&out)
     );
     let seen = cache.requests_since(mark);
+    // The daemon sent no credentials at all: the user's netrc never reached it.
     assert!(
-        seen.iter().all(|r| r.status == 401) && !seen.is_empty(),
+        !seen.is_empty() && seen.iter().all(|r| r.status == 401 && r.auth == "none"),
         "{seen:#?}"
     );
+    // Nix 2.8 says nothing about it at the default verbosity; newer ones warn.
     let said = format!("{}{}", String::from_utf8_lossy(&out.stderr), daemon.log());
-    assert!(
-        said.contains("ignoring the client-specified setting 'netrc-file'"),
-        "Nix did not say it ignored the netrc-file: {said}"
-    );
+    let warned = said.contains("ignoring the client-specified setting");
     lines.push(format!(
-        "before login, --option netrc-file with a live token: refused ({}); Nix: \"ignoring the client-specified setting 'netrc-file'\"",
-        summarize(&seen)
+        "before login, --option netrc-file with a live token: refused, no credentials sent ({}); Nix {} it ignored the setting",
+        summarize(&seen),
+        if warned { "said" } else { "did not say" }
     ));
 
     // 2. `login` as nobody (chromium through the BROWSER hook) hands the token over.
