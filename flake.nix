@@ -54,13 +54,13 @@
         default =
           { pkgs, ... }:
           {
-            imports = [ (import ./nixos-module.nix) ];
+            imports = [ ./nixos-module.nix ];
             programs.nix-cache-login.package = defaultPackage pkgs;
           };
         server =
           { pkgs, ... }:
           {
-            imports = [ (import ./nixos-module-server.nix) ];
+            imports = [ ./nixos-module-server.nix ];
             services.nix-cache-login-server.package = defaultPackage pkgs;
           };
       };
@@ -68,7 +68,7 @@
       homeModules.default =
         { pkgs, ... }:
         {
-          imports = [ (import ./home-module.nix) ];
+          imports = [ ./home-module.nix ];
           programs.nix-cache-login.package = defaultPackage pkgs;
         };
       # The older name that home-manager documentation and flakes still use.
@@ -79,9 +79,10 @@
         let
           pkgs = pkgsFor.${system};
 
-          # Evaluates both NixOS modules inside a real (container) NixOS configuration and
-          # fails when one of their assertions fails; writes a few rendered values out so
-          # that a change in them is visible in the check's output.
+          # Evaluates both NixOS modules (the workstation one with the daemon bridge) inside a
+          # real (container) NixOS configuration and fails when one of their assertions
+          # fails; writes a few rendered values out so that a change in them is visible in
+          # the check's output.
           moduleEval =
             let
               nixos = lib.nixosSystem {
@@ -95,6 +96,12 @@
                     programs.nix-cache-login = {
                       enable = true;
                       netrcPlaceholder.enable = true;
+                      daemonBridge = {
+                        enable = true;
+                        issuer = "https://sso.example.com/realms/nix";
+                        clientId = "nix-cache-login";
+                        cacheHosts = [ "people.cache.example.com" ];
+                      };
                     };
                     services.nix-cache-login-server = {
                       enable = true;
@@ -119,6 +126,9 @@
                 ${config.systemd.units."nix-cache-login-server.timer".text}
                 ${config.systemd.user.units."nix-cache-login-refresh.service".text}
                 ${config.systemd.user.units."nix-cache-login-refresh.timer".text}
+                ${config.systemd.units."nix-cache-login-bridge.socket".text}
+                ${config.systemd.units."nix-cache-login-bridge.service".text}
+                ${config.environment.etc."nix-cache-login/bridge.toml".source}
               '';
         in
         {

@@ -26,6 +26,8 @@ let
   };
 in
 {
+  _class = "homeManager";
+
   options.programs.nix-cache-login = {
     enable = lib.mkEnableOption "nix-cache-login, which keeps an OIDC access token for a private Nix binary cache in a netrc file";
 

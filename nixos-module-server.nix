@@ -15,6 +15,7 @@
 let
   cfg = config.services.nix-cache-login-server;
   settingsFormat = pkgs.formats.toml { };
+  common = import ./nix/module-common.nix { inherit lib; };
 
   configPath = "/etc/nix-cache-login/config.toml";
   credentialName = "client-secret";
@@ -35,9 +36,10 @@ let
     else
       settingsFormat.generate "nix-cache-login-server.toml" generatedSettings;
 
-  netrcDir = dirOf cfg.netrcPath;
 in
 {
+  _class = "nixos";
+
   options.services.nix-cache-login-server = {
     enable = lib.mkEnableOption "a timer that keeps a service-account (client credentials) access token for a private Nix binary cache in the Nix daemon's netrc";
 
@@ -155,10 +157,7 @@ in
         assertion = (cfg.settings.netrc_path or cfg.netrcPath) == cfg.netrcPath;
         message = "services.nix-cache-login-server: set the netrc location with `netrcPath`, not `settings.netrc_path` (the service may only write to netrcPath's directory).";
       }
-      {
-        assertion = lib.hasPrefix "/" cfg.netrcPath && !lib.hasPrefix "/nix/store/" cfg.netrcPath;
-        message = "services.nix-cache-login-server.netrcPath must be an absolute path outside /nix/store.";
-      }
+      (common.netrcPathAssertion "services.nix-cache-login-server.netrcPath" cfg.netrcPath)
       {
         assertion = cfg.clientSecretFile == null || lib.hasPrefix "/" cfg.clientSecretFile;
         message = "services.nix-cache-login-server.clientSecretFile must be an absolute path.";
@@ -177,7 +176,7 @@ in
 
     environment.etc."nix-cache-login/config.toml".source = configSource;
 
-    systemd.tmpfiles.rules = lib.optional cfg.createNetrcPlaceholder "f ${cfg.netrcPath} 0600 root root -";
+    systemd.tmpfiles.settings = lib.mkIf cfg.createNetrcPlaceholder (common.netrcPlaceholder cfg.netrcPath);
 
     systemd.services.nix-cache-login-server = {
       description = "Fetch a service-account access token for the Nix binary cache into the netrc";
@@ -205,40 +204,9 @@ in
         StateDirectoryMode = "0700";
         CacheDirectory = "nix-cache-login";
         CacheDirectoryMode = "0700";
-        UMask = "0077";
-
-        # Hardening: the service talks HTTPS to the identity provider and writes the netrc
-        # (plus its lock file and a temporary file for the atomic replace) in netrcPath's
-        # directory, and nothing else.
-        ProtectSystem = "strict";
-        ReadWritePaths = [ netrcDir ];
-        ProtectHome = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
-        NoNewPrivileges = true;
-        CapabilityBoundingSet = "";
-        AmbientCapabilities = "";
-        RestrictAddressFamilies = [
-          "AF_INET"
-          "AF_INET6"
-          "AF_UNIX"
-        ];
-        SystemCallFilter = [ "@system-service" ];
-        SystemCallErrorNumber = "EPERM";
-        SystemCallArchitectures = "native";
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        ProtectProc = "invisible";
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
-        MemoryDenyWriteExecute = true;
-      };
+      }
+      # Talks HTTPS to the identity provider, writes only the netrc's directory.
+      // common.hardening cfg.netrcPath;
     };
 
     systemd.timers.nix-cache-login-server = {

@@ -1,5 +1,6 @@
-# NixOS VM test of the workstation module (nixos-module.nix): a person logs in with the
-# device flow, and Nix substitutes a path from a binary cache that demands the token.
+# NixOS VM test of the workstation module (nixos-module.nix) with the daemon bridge: a
+# normal, untrusted user logs in with the device flow, and the Nix daemon substitutes a path
+# for her from a binary cache that demands the token, as on any multi-user machine.
 #
 # Run from the flake: `nix build .#checks.x86_64-linux.vm-workstation` (needs KVM). The
 # flake evaluates it with `pkgs.testers.runNixOSTest` on a nixpkgs with this flake's overlay,
@@ -10,6 +11,7 @@ let
   common = import ./tests/nix/vm-common.nix { inherit pkgs lib; };
   home = "/home/${common.user.name}";
   netrc = "${home}/.config/nix/netrc";
+  daemonNetrc = "/etc/nix/netrc";
 in
 {
   name = "nix-cache-login-workstation";
@@ -37,14 +39,20 @@ in
           common.approveDevice
         ];
 
+        # The daemon's own settings; alice is not in trusted-users (NixOS's default: root).
+        nix.settings = common.daemonNixSettings;
+
         programs.nix-cache-login = {
           enable = true;
+          # No callback_port: Keycloak takes any port for http://127.0.0.1/callback.
           settings = {
             inherit (common) issuer;
             client_id = "nix-cache-login";
             cache_host = "cache.test";
-            callback_port = 18080;
           };
+          # Issuer, client and host come from `settings`; `users` and `wheel` may use it.
+          daemonBridge.enable = true;
+          # The bridge asks for the same placeholder: one tmpfiles rule for both.
           netrcPlaceholder.enable = true;
         };
       };
@@ -54,8 +62,10 @@ in
     { nodes, ... }:
     let
       package = nodes.client.programs.nix-cache-login.package;
+      units = "${package}/share/systemd/system";
     in
     ''
+      import json
       import re
 
       start_all()
@@ -73,21 +83,39 @@ in
           )
 
 
+      # What a user types: no options, the daemon decides where to substitute from.
+      realise = f"nix-store --realise {payload}"
+
       client.wait_for_unit("multi-user.target")
 
-      with subtest("the package carries its man page and completions"):
+      with subtest("the package carries its man page, completions and the bridge's units"):
           client.succeed("test -e ${package}/share/man/man1/nix-cache-login.1.gz")
           client.succeed("test -e ${package}/share/bash-completion/completions/nix-cache-login.bash")
           client.succeed("test -e ${package}/share/zsh/site-functions/_nix-cache-login")
           client.succeed("test -e ${package}/share/fish/vendor_completions.d/nix-cache-login.fish")
+          client.succeed("grep -qx 'ListenStream=/run/nix-cache-login/bridge.sock' ${units}/nix-cache-login-bridge.socket")
+          client.succeed(
+              "grep -qx 'ExecStart=${package}/bin/nix-cache-login bridge serve'"
+              " ${units}/nix-cache-login-bridge.service"
+          )
 
-      with subtest("the module writes the system-wide config and the netrc placeholder"):
+      with subtest("the module writes both configs, the daemon's netrc and its netrc-file"):
           client.succeed("grep -F '${common.issuer}' /etc/nix-cache-login/config.toml")
-          client.succeed("test -f /etc/nix/netrc")
-          client.succeed("test \"$(stat -c %a /etc/nix/netrc)\" = 600")
+          client.succeed("grep -F '/run/nix-cache-login/bridge.sock' /etc/nix-cache-login/config.toml")
+          client.succeed("grep -F 'cache.test' /etc/nix-cache-login/bridge.toml")
+          client.succeed("test \"$(stat -c '%a %U' /etc/nix-cache-login/bridge.toml)\" = '644 root'")
+          client.succeed("test \"$(stat -c '%a %U' ${daemonNetrc})\" = '600 root'")
+          client.succeed("grep -qx 'netrc-file = ${daemonNetrc}' /etc/nix/nix.conf")
+          client.wait_for_unit("nix-cache-login-bridge.socket")
+          client.succeed("test -S /run/nix-cache-login/bridge.sock")
 
-      with subtest("without a login the cache refuses the path"):
-          client.fail(substitute("${netrc}"))
+      with subtest("alice is an untrusted client of the daemon, and it refuses her the path"):
+          info = json.loads(
+              client.succeed(as_alice("nix --extra-experimental-features nix-command store info --json"))
+          )
+          assert not info.get("trusted"), f"alice must not be trusted: {info}"
+          client.succeed("grep -qx 'trusted-users = root' /etc/nix/nix.conf")
+          client.fail(as_alice(realise))
 
       with subtest("the refresh unit does not fail before the first login (exit 3)"):
           client.wait_for_unit("user@1000.service")
@@ -123,16 +151,19 @@ in
           print(client.succeed("cat ${home}/login.log"))
           client.succeed("test \"$(cat ${home}/login.rc)\" = 0")
 
-      with subtest("the token is in the user's netrc, readable by the user only"):
+      with subtest("the token is in alice's netrc and, through the bridge, in the daemon's"):
           client.succeed("grep -q 'machine cache.test' ${netrc}")
-          client.succeed("test \"$(stat -c %a ${netrc})\" = 600")
-          client.succeed("test \"$(stat -c %U ${netrc})\" = ${common.user.name}")
-          client.succeed(as_alice("nix-cache-login status"))
+          client.succeed("test \"$(stat -c '%a %U' ${netrc})\" = '600 ${common.user.name}'")
+          client.succeed("grep -q 'machine cache.test' ${daemonNetrc}")
+          client.succeed("test \"$(stat -c '%a %U' ${daemonNetrc})\" = '600 root'")
+          client.fail(as_alice("cat ${daemonNetrc}"))
+          client.succeed("journalctl -u nix-cache-login-bridge.service | grep -q cache.test")
+          print(client.succeed(as_alice("nix-cache-login status")))
           # For the log only: what the tool's own diagnosis says on this machine.
           print(client.execute(as_alice("nix-cache-login doctor 2>&1"))[1])
 
-      with subtest("Nix substitutes the path through the authenticated cache"):
-          client.succeed(substitute("${netrc}"))
+      with subtest("the daemon substitutes the path for alice through the authenticated cache"):
+          client.succeed(as_alice(realise))
           client.succeed(f"grep -q 'served through nix-cache-login' {payload}")
           server.succeed("journalctl -u cache-gate.service | grep -q 'accepted ${common.user.name}'")
 
@@ -142,10 +173,14 @@ in
               "test \"$(" + user_unit("show -p Result --value") + ")\" = success"
           )
           client.succeed("grep -q 'machine cache.test' ${netrc}")
+          client.succeed("grep -q 'machine cache.test' ${daemonNetrc}")
 
-      with subtest("logout removes the token"):
+      with subtest("logout takes the token out of both netrcs; the daemon is refused again"):
           client.succeed(as_alice("nix-cache-login logout"))
           client.fail("grep -q 'machine cache.test' ${netrc}")
+          client.fail("grep -q 'machine cache.test' ${daemonNetrc}")
           client.fail(as_alice("nix-cache-login status"))
+          client.succeed(f"nix-store --delete {payload}")
+          client.fail(as_alice(realise))
     '';
 }

@@ -17,8 +17,9 @@ rustPlatform.buildRustPackage {
   pname = "nix-cache-login";
   inherit (cargoToml.package) version;
 
-  # Only what `cargo build` reads: changes to docs, Nix files, the node test provider under
-  # tests/idp or the integration tests do not rebuild the package.
+  # Only what `cargo build` reads, and the systemd units installed below: changes to docs,
+  # Nix files, the node test provider under tests/idp or the integration tests do not
+  # rebuild the package.
   src = lib.fileset.toSource {
     root = ./.;
     fileset = lib.fileset.unions [
@@ -26,6 +27,8 @@ rustPlatform.buildRustPackage {
       ./Cargo.lock
       ./src
       (lib.fileset.maybeMissing ./build.rs)
+      ./systemd/nix-cache-login-bridge.socket
+      ./systemd/nix-cache-login-bridge.service
     ];
   };
 
@@ -37,9 +40,20 @@ rustPlatform.buildRustPackage {
   # build sandbox. The unit tests (some use temporary files) run.
   cargoTestFlags = [ "--lib" ];
 
+  # Those unit tests bind 127.0.0.1, which the macOS build sandbox blocks unless asked.
+  __darwinAllowLocalNetworking = true;
+
+  # The daemon bridge's units (docs/nix.md shows how to enable them without NixOS).
   # Completions and the man page come from the binary itself, so they can only be made when
   # the build machine can run what it built (not when cross-compiling).
-  postInstall = lib.optionalString canRunBinary ''
+  postInstall = ''
+    for unit in nix-cache-login-bridge.socket nix-cache-login-bridge.service; do
+      install -Dm644 "systemd/$unit" "$out/share/systemd/system/$unit"
+    done
+    substituteInPlace "$out/share/systemd/system/nix-cache-login-bridge.service" \
+      --replace-fail "@bindir@" "$out/bin"
+  ''
+  + lib.optionalString canRunBinary ''
     installShellCompletion --cmd nix-cache-login \
       --bash <("$out/bin/nix-cache-login" completions bash) \
       --fish <("$out/bin/nix-cache-login" completions fish) \

@@ -1,7 +1,6 @@
 //! The TOML configuration: where it is found, what it may say, and its checks.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -139,7 +138,7 @@ pub fn locate(explicit: Option<&Path>, env: &dyn Environment) -> Result<PathBuf,
         return if path.is_file() {
             Ok(path.to_path_buf())
         } else {
-            Err(ConfigError(format!(
+            Err(ConfigError::not_found(format!(
                 "config file {} (from --config) does not exist",
                 path.display()
             )))
@@ -149,7 +148,7 @@ pub fn locate(explicit: Option<&Path>, env: &dyn Environment) -> Result<PathBuf,
         return if Path::new(&path).is_file() {
             Ok(PathBuf::from(path))
         } else {
-            Err(ConfigError(format!(
+            Err(ConfigError::not_found(format!(
                 "config file {path} (from ${ENV_CONFIG}) does not exist"
             )))
         };
@@ -167,7 +166,7 @@ pub fn locate(explicit: Option<&Path>, env: &dyn Environment) -> Result<PathBuf,
         return Ok(system);
     }
     tried.push(SYSTEM_CONFIG.to_string());
-    Err(ConfigError(format!(
+    Err(ConfigError::not_found(format!(
         "no config file found; tried --config (not given), {}",
         tried.join(", ")
     )))
@@ -180,10 +179,12 @@ pub fn load(
     env: &dyn Environment,
 ) -> Result<Config, ConfigError> {
     let path = locate(explicit, env)?;
-    let text = std::fs::read(&path)
-        .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-    let text = String::from_utf8(text)
-        .map_err(|_| ConfigError(format!("config file {} is not UTF-8", path.display())))?;
+    let text = std::fs::read(&path).map_err(|e| {
+        ConfigError::invalid(format!("cannot read config file {}: {e}", path.display()))
+    })?;
+    let text = String::from_utf8(text).map_err(|_| {
+        ConfigError::invalid(format!("config file {} is not UTF-8", path.display()))
+    })?;
     parse(&text, &path, profile, env)
 }
 
@@ -195,7 +196,8 @@ pub fn parse(
     env: &dyn Environment,
 ) -> Result<Config, ConfigError> {
     let keys: Keys = toml::from_str(text).map_err(|e| toml_error(&e, text, path))?;
-    let at = |key: &str, msg: String| ConfigError(format!("{}: {key}: {msg}", path.display()));
+    let at =
+        |key: &str, msg: String| ConfigError::invalid(format!("{}: {key}: {msg}", path.display()));
     let mut profiles = keys.profiles.clone().unwrap_or_default();
     let keys = match profile {
         None => keys,
@@ -238,7 +240,7 @@ impl Config {
             None => String::new(),
         };
         let at = |key: &str, msg: String| {
-            ConfigError(format!("{}: {prefix}{key}: {msg}", path.display()))
+            ConfigError::invalid(format!("{}: {prefix}{key}: {msg}", path.display()))
         };
         let missing = |key: &str| at(key, "missing (required)".into());
 
@@ -345,26 +347,20 @@ pub(crate) fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> Conf
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            ConfigError(format!("{}:{line}:{column}: {message}", path.display()))
+            ConfigError::invalid(format!("{}:{line}:{column}: {message}", path.display()))
         }
-        None => ConfigError(format!("{}: {message}", path.display())),
-    }
-}
-
-fn is_loopback_host(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
-        url::Host::Ipv6(ip) => IpAddr::V6(*ip).is_loopback(),
+        None => ConfigError::invalid(format!("{}: {message}", path.display())),
     }
 }
 
 pub(crate) fn check_issuer(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    let host = url.host().ok_or_else(|| format!("{text:?} has no host"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("{text:?} has no host"))?;
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback_host(&host) => {}
+        "http" if crate::http::is_loopback(host) => {}
         "http" => {
             return Err(format!(
                 "{text:?} must use https (http is allowed only for 127.0.0.1, ::1 and localhost)"

@@ -13,19 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Environment};
 use crate::exit::{ConfigError, LoginNeeded};
-use crate::fsutil::{self, FileLock};
+use crate::fs::{self, FileLock};
 use crate::secret::Secret;
+pub use crate::session::grant::Grant;
 
 const FORMAT_VERSION: u32 = 1;
-
-/// How the stored tokens were obtained; `refresh` works only for a user's session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Grant {
-    AuthorizationCode,
-    DeviceCode,
-    ClientCredentials,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -87,8 +79,8 @@ pub struct TokenStore {
 impl TokenStore {
     pub fn for_config(config: &Config, env: &dyn Environment) -> Result<TokenStore> {
         let dir = env.state_home().ok_or_else(|| {
-            ConfigError(
-                "cannot place the token store: neither $XDG_STATE_HOME nor $HOME is set".into(),
+            ConfigError::invalid(
+                "cannot place the token store: neither $XDG_STATE_HOME nor $HOME is set",
             )
         })?;
         Ok(TokenStore::at(
@@ -111,7 +103,7 @@ impl TokenStore {
 
     /// Takes the store's lock; reads and writes go through the returned handle.
     pub fn lock(&self) -> Result<LockedStore<'_>> {
-        let lock = fsutil::lock_for(&self.path)?;
+        let lock = fs::lock_for(&self.path)?;
         Ok(LockedStore {
             store: self,
             _lock: lock,
@@ -120,7 +112,7 @@ impl TokenStore {
 
     /// Fails when the store's directory cannot be written (before a token is spent).
     pub fn check_writable(&self) -> Result<()> {
-        fsutil::check_writable(&self.path)
+        fs::check_writable(&self.path)
     }
 }
 
@@ -138,19 +130,19 @@ impl LockedStore<'_> {
     pub fn save(&self, session: &Session) -> Result<()> {
         let mut json = serde_json::to_vec_pretty(session).context("cannot encode the session")?;
         json.push(b'\n');
-        fsutil::write_atomic(&self.store.path, &json)
+        fs::write_atomic(&self.store.path, &json)
             .with_context(|| format!("cannot save the token store {}", self.store.path.display()))
     }
 
     /// The file's bytes as they are now (`None`: no file), for [`LockedStore::restore`].
     pub fn snapshot(&self) -> Result<Option<Vec<u8>>> {
-        fsutil::read_if_exists(&self.store.path)
+        fs::read_if_exists(&self.store.path)
     }
 
     /// Puts back what [`LockedStore::snapshot`] saw.
     pub fn restore(&self, snapshot: Option<Vec<u8>>) -> Result<()> {
         match snapshot {
-            Some(bytes) => fsutil::write_atomic(&self.store.path, &bytes),
+            Some(bytes) => fs::write_atomic(&self.store.path, &bytes),
             None => self.remove().map(drop),
         }
     }
@@ -171,7 +163,7 @@ impl LockedStore<'_> {
 }
 
 fn read_session(path: &Path) -> Result<Option<Session>> {
-    let Some(bytes) = fsutil::read_if_exists(path)? else {
+    let Some(bytes) = fs::read_if_exists(path)? else {
         return Ok(None);
     };
     // A damaged store cannot be repaired; a new login writes a fresh one.
@@ -212,7 +204,7 @@ fn file_name(config: &Config) -> String {
     // A profile gets a store of its own even where it shares issuer, client and hosts with
     // another (it may ask for other scopes); no profile adds nothing, keeping older names.
     let profile = config.profile.as_deref().map(|p| format!("profile:{p}"));
-    let hash = fsutil::name_hash(
+    let hash = fs::name_hash(
         [config.issuer_str(), &config.client_id]
             .into_iter()
             .chain(config.cache_hosts.iter().map(String::as_str))

@@ -38,7 +38,7 @@ impl Caller {
     /// `uid=1000 (alice)`, for the log and messages.
     pub fn describe(&self) -> String {
         match &self.name {
-            Some(n) => format!("uid={} ({})", self.uid, super::clean(n, 64)),
+            Some(n) => format!("uid={} ({})", self.uid, crate::untrusted::clean(n)),
             None => format!("uid={}", self.uid),
         }
     }

@@ -11,7 +11,10 @@ use anyhow::{Context, Result, bail};
 
 use super::DEFAULT_SOCKET;
 use super::protocol::{EntryStatus, MAX_LINE, Refusal, Request, Response};
+use crate::config::Config;
 use crate::secret::Secret;
+use crate::session::TokenSink;
+use crate::token_store::Session;
 
 /// Longer than the bridge's own 5 s per line: it may have to fetch the issuer's keys.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -117,7 +120,7 @@ pub fn hand_over(socket: &Path, hosts: &[String], token: &Secret) -> Result<()> 
             Some(a) if a.ok => tracing::info!("daemon bridge: {}", a.message),
             Some(a) => bail!(
                 "the daemon bridge refused the token for {host}: {}: {CONSEQUENCE}",
-                crate::bridge::clean(&a.message, 300)
+                crate::untrusted::clean(&a.message)
             ),
             None => bail!("the daemon bridge gave no answer for {host}: {CONSEQUENCE}"),
         }
@@ -125,9 +128,18 @@ pub fn hand_over(socket: &Path, hosts: &[String], token: &Secret) -> Result<()> 
     Ok(())
 }
 
+/// What a [`take_back`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TakenBack {
+    /// At least one entry was removed.
+    pub removed: bool,
+    /// Lines for the user (entries of other users, left alone).
+    pub notes: Vec<String>,
+}
+
 /// Asks the bridge to remove the caller's entries for `hosts`. An entry of another user is
-/// left alone and is no failure (it is not this user's token); returns notes to print.
-pub fn take_back(socket: &Path, hosts: &[String]) -> Result<Vec<String>> {
+/// left alone and is no failure (it is not this user's token).
+pub fn take_back(socket: &Path, hosts: &[String]) -> Result<TakenBack> {
     let requests: Vec<Request> = hosts
         .iter()
         .map(|h| Request::Remove { host: h.clone() })
@@ -135,21 +147,60 @@ pub fn take_back(socket: &Path, hosts: &[String]) -> Result<Vec<String>> {
     let consequence = "the Nix daemon's netrc may still hold your token";
     let answers =
         exchange(socket, &requests).map_err(|e| anyhow::anyhow!("{e:#}: {consequence}"))?;
-    let mut notes = Vec::new();
+    let mut done = TakenBack::default();
     for (host, answer) in hosts.iter().zip(answers_or_missing(&answers, hosts.len())) {
         match answer {
-            Some(a) if a.ok => tracing::info!("daemon bridge: {}", a.message),
-            Some(a) if a.refused == Some(Refusal::NotYours) => notes.push(format!(
+            Some(a) if a.ok => {
+                tracing::info!("daemon bridge: {}", a.message);
+                done.removed |= a.changed;
+            }
+            Some(a) if a.refused == Some(Refusal::NotYours) => done.notes.push(format!(
                 "the Nix daemon's entry for {host} holds another user's token; left as it is"
             )),
             Some(a) => bail!(
                 "the daemon bridge did not remove the entry for {host}: {}: {consequence}",
-                crate::bridge::clean(&a.message, 300)
+                crate::untrusted::clean(&a.message)
             ),
             None => bail!("the daemon bridge gave no answer for {host}: {consequence}"),
         }
     }
-    Ok(notes)
+    Ok(done)
+}
+
+/// The bridge as a place for the token: told after the user's own netrc on every commit, and
+/// on logout. A failure fails the command (exit 1) and undoes nothing: the user's own netrc
+/// and store are right, only the daemon does not have the token.
+pub struct BridgeSink {
+    socket: PathBuf,
+    hosts: Vec<String>,
+}
+
+impl BridgeSink {
+    /// The sink for `config`, when its `daemon_bridge` names a socket that is to be used.
+    pub fn for_config(config: &Config) -> Option<BridgeSink> {
+        Some(BridgeSink {
+            socket: config.daemon_bridge.socket()?,
+            hosts: config.cache_hosts.clone(),
+        })
+    }
+}
+
+impl TokenSink for BridgeSink {
+    fn describe(&self) -> String {
+        format!("daemon bridge {}", self.socket.display())
+    }
+
+    fn publish(&self, session: &Session) -> Result<()> {
+        hand_over(&self.socket, &self.hosts, &session.access_token)
+    }
+
+    fn withdraw(&self) -> Result<bool> {
+        let done = take_back(&self.socket, &self.hosts)?;
+        for note in &done.notes {
+            eprintln!("{note}");
+        }
+        Ok(done.removed)
+    }
 }
 
 /// What the daemon's netrc holds for the caller, host by host (never a token).
@@ -165,7 +216,7 @@ pub fn status(socket: &Path, host: Option<&str>) -> Result<Vec<EntryStatus>> {
         Some(a) => bail!(
             "the daemon bridge at {} refused: {}",
             socket.display(),
-            crate::bridge::clean(&a.message, 300)
+            crate::untrusted::clean(&a.message)
         ),
         None => bail!("no answer from the daemon bridge at {}", socket.display()),
     }

@@ -62,7 +62,7 @@ impl BridgeConfig {
 
 /// Reads the config at `path`, refusing one that is not root's alone.
 pub fn load(path: &Path) -> Result<BridgeConfig, ConfigError> {
-    let fail = |msg: String| ConfigError(format!("{}: {msg}", path.display()));
+    let fail = |msg: String| ConfigError::invalid(format!("{}: {msg}", path.display()));
     let meta =
         fs::metadata(path).map_err(|e| fail(format!("cannot read the bridge config: {e}")))?;
     check_owner(&meta, "file").map_err(fail)?;
@@ -97,7 +97,8 @@ fn check_owner(meta: &fs::Metadata, what: &str) -> Result<(), String> {
 
 pub fn parse(text: &str, path: &Path) -> Result<BridgeConfig, ConfigError> {
     let keys: Keys = toml::from_str(text).map_err(|e| toml_error(&e, text, path))?;
-    let at = |key: &str, msg: String| ConfigError(format!("{}: {key}: {msg}", path.display()));
+    let at =
+        |key: &str, msg: String| ConfigError::invalid(format!("{}: {key}: {msg}", path.display()));
     let missing = |key: &str| at(key, "missing (required)".into());
 
     let issuer_text = keys.issuer.ok_or_else(|| missing("issuer"))?;
@@ -182,7 +183,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn parsed(text: &str) -> Result<BridgeConfig, String> {
-        parse(text, Path::new("/etc/b.toml")).map_err(|e| e.0)
+        parse(text, Path::new("/etc/b.toml")).map_err(|e| e.message)
     }
 
     #[test]
@@ -265,14 +266,14 @@ mod tests {
         if root {
             assert!(load(&path).is_ok(), "{:?}", load(&path));
             fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
-            let e = load(&path).unwrap_err().0;
+            let e = load(&path).unwrap_err().message;
             assert!(e.contains("writable by group or others"), "{e}");
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
             fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
-            let e = load(&path).unwrap_err().0;
+            let e = load(&path).unwrap_err().message;
             assert!(e.contains("directory is writable"), "{e}");
         } else {
-            let e = load(&path).unwrap_err().0;
+            let e = load(&path).unwrap_err().message;
             assert!(e.contains("not root"), "{e}");
         }
     }

@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use openidconnect::core::CoreJsonWebKey;
 
 use crate::clock;
-use crate::oidc::discovery::{Discovery, Documents};
-use crate::oidc::http::HttpClient;
+use crate::http::HttpClient;
+use crate::oidc::discovery::{Discovery, Documents, Jwks};
 
 /// The least time between two fetches forced by an unknown key id.
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -53,7 +53,7 @@ impl KeyCache {
             .as_ref()
             .is_some_and(|d| d.jwks.is_some() && d.jwks_expires_at > clock::now());
         if !fresh {
-            let docs = self.discovery(http).get(true).await?;
+            let docs = self.discovery(http).get(Jwks::Needed).await?;
             self.install(docs)?;
         }
         Ok(Arc::clone(&self.keys))
@@ -71,7 +71,7 @@ impl KeyCache {
         self.last_forced_fetch = Some(Instant::now());
         let mut docs = match self.docs.take() {
             Some(d) => d,
-            None => self.discovery(http).fetch(true).await?,
+            None => self.discovery(http).fetch(Jwks::Needed).await?,
         };
         let result = self.discovery(http).refresh_jwks(&mut docs).await;
         self.install(docs)?;

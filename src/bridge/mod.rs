@@ -22,17 +22,3 @@ pub mod verify;
 
 /// Where the packaged socket unit listens.
 pub const DEFAULT_SOCKET: &str = "/run/nix-cache-login/bridge.sock";
-
-/// Text from a caller (a subject, a key id, an issuer) made safe for one log line: control
-/// characters replaced, at most `max` characters.
-pub(crate) fn clean(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect();
-    if text.chars().count() > max {
-        out.push('…');
-    }
-    out
-}

@@ -154,6 +154,9 @@ pub struct Response {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<Refusal>,
+    /// Whether the daemon's netrc was changed (`put`, `remove`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changed: bool,
     /// For `put`: when the token written expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
@@ -168,6 +171,7 @@ impl Response {
             ok: true,
             message: message.into(),
             refused: None,
+            changed: false,
             expires_at: None,
             entries: Vec::new(),
         }
@@ -181,10 +185,10 @@ impl Response {
         }
     }
 
-    /// The answer line, newline included; the message is kept to one line.
+    /// The answer line, newline included; the message cleaned (one line, bounded).
     pub fn to_line(&self) -> String {
         let mut clean = self.clone();
-        clean.message = one_line(&clean.message);
+        clean.message = crate::untrusted::clean(&clean.message);
         let mut line = serde_json::to_string(&clean).expect("a response serializes");
         line.push('\n');
         line
@@ -197,13 +201,6 @@ impl Response {
         }
         serde_json::from_slice(line).ok()
     }
-}
-
-/// Control characters (newlines included) become spaces, so a message stays one line.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// Parses one request line (without its newline). Every failure is a refusal with a
@@ -359,7 +356,7 @@ mod tests {
         assert_eq!(line.matches('\n').count(), 1);
         assert!(line.ends_with('\n'));
         let back = Response::parse(line.trim_end().as_bytes()).unwrap();
-        assert_eq!(back.message, "line one line two ");
+        assert_eq!(back.message, "line one\u{FFFD}line two\u{FFFD}");
         assert_eq!(back.refused, Some(Refusal::NotYours));
         assert_eq!(back.entries, r.entries);
     }

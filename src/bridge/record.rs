@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::fsutil;
+use crate::fs;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -52,7 +52,7 @@ pub fn path_in(state_dir: &Path) -> PathBuf {
 /// Reads the records; a missing file is none, a damaged one too (the netrc is what counts,
 /// and a lost record only means that root must remove that entry).
 pub fn read(path: &Path) -> Records {
-    match fsutil::read_if_exists(path) {
+    match fs::read_if_exists(path) {
         Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             eprintln!(
                 "warning: ignoring the damaged record file {}: {e}",
@@ -70,7 +70,7 @@ pub fn read(path: &Path) -> Records {
 
 pub fn write(path: &Path, records: &Records) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(records).context("cannot encode the records")?;
-    fsutil::write_atomic(path, &bytes)
+    fs::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]

@@ -25,9 +25,10 @@ use super::protocol::{
 use super::record::{self, Record};
 use super::verify::{self, Rejection, Verified};
 use crate::clock;
-use crate::fsutil;
+use crate::config::Environment;
+use crate::fs;
+use crate::http::HttpClient;
 use crate::netrc;
-use crate::oidc::http::HttpClient;
 use crate::secret::Secret;
 
 /// How long a request line may take to arrive, and an answer to be taken.
@@ -47,8 +48,8 @@ pub enum Listener {
 
 impl Listener {
     /// The socket systemd passed, else one bound at `path`.
-    pub fn open(path: &Path) -> Result<Listener> {
-        if let Some(listener) = activated()? {
+    pub fn open(path: &Path, env: &dyn Environment) -> Result<Listener> {
+        if let Some(listener) = activated(env)? {
             return Ok(Listener::Activated(listener));
         }
         Ok(Listener::Bound(bind(path)?, path.to_path_buf()))
@@ -63,16 +64,16 @@ impl Listener {
 }
 
 /// The listening socket of socket activation, when `LISTEN_PID` names this process.
-fn activated() -> Result<Option<std::os::unix::net::UnixListener>> {
-    let for_us = std::env::var("LISTEN_PID")
-        .ok()
+fn activated(env: &dyn Environment) -> Result<Option<std::os::unix::net::UnixListener>> {
+    let for_us = env
+        .var("LISTEN_PID")
         .and_then(|p| p.parse::<u32>().ok())
         .is_some_and(|pid| pid == std::process::id());
     if !for_us {
         return Ok(None);
     }
-    let count: i32 = std::env::var("LISTEN_FDS")
-        .ok()
+    let count: i32 = env
+        .var("LISTEN_FDS")
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     if count != 1 {
@@ -132,10 +133,10 @@ pub struct Bridge {
 impl Bridge {
     /// Checks what can be checked before the first caller: the state directory, the
     /// daemon's netrc is writable, and (best effort) the issuer's keys.
-    pub async fn start(config: BridgeConfig) -> Result<Arc<Bridge>> {
-        fsutil::create_private_dir(&config.state_dir)
+    pub async fn start(config: BridgeConfig, env: &dyn Environment) -> Result<Arc<Bridge>> {
+        fs::create_private_dir(&config.state_dir)
             .with_context(|| format!("state_dir {}", config.state_dir.display()))?;
-        fsutil::check_writable(&config.netrc_path)
+        fs::check_writable(&config.netrc_path)
             .with_context(|| format!("netrc_path {}", config.netrc_path.display()))?;
         let keys = KeyCache::new(
             &config.policy.issuer,
@@ -146,7 +147,7 @@ impl Bridge {
                 users: config.allowed_users.clone(),
                 groups: config.allowed_groups.clone(),
             },
-            http: HttpClient::new()?,
+            http: HttpClient::new(env)?,
             keys: Mutex::new(keys),
             writes: Mutex::new(()),
             config,
@@ -237,6 +238,7 @@ impl Bridge {
                     verified.subject
                 );
                 Response {
+                    changed: true,
                     expires_at: Some(verified.expires_at),
                     ..Response::done(format!(
                         "the daemon's netrc holds your token for {host} until {until}"
@@ -287,7 +289,7 @@ impl Bridge {
     /// Blocking: the netrc entry, then its record.
     fn write_entry(&self, caller: &Caller, host: &str, token: &Secret, v: &Verified) -> Result<()> {
         let records_path = record::path_in(&self.config.state_dir);
-        let _lock = fsutil::lock_for(&records_path)?;
+        let _lock = fs::lock_for(&records_path)?;
         let machine = netrc::machine_name(host);
         netrc::update(&self.config.netrc_path, |file| {
             file.upsert(machine, &self.config.netrc_login, token.expose());
@@ -324,7 +326,10 @@ impl Bridge {
         match blocking(move || bridge.remove_entry(&caller2, &host2)).await {
             Ok(Removal::Removed) => {
                 eprintln!("remove {host}: {}", caller.describe());
-                Response::done(format!("removed the daemon's netrc entry for {host}"))
+                Response {
+                    changed: true,
+                    ..Response::done(format!("removed the daemon's netrc entry for {host}"))
+                }
             }
             Ok(Removal::NothingThere) => {
                 Response::done(format!("the daemon's netrc has no entry for {host}"))
@@ -341,7 +346,7 @@ impl Bridge {
 
     fn remove_entry(&self, caller: &Caller, host: &str) -> Result<Removal> {
         let records_path = record::path_in(&self.config.state_dir);
-        let _lock = fsutil::lock_for(&records_path)?;
+        let _lock = fs::lock_for(&records_path)?;
         let machine = netrc::machine_name(host);
         let password = netrc::read(&self.config.netrc_path)?
             .and_then(|f| f.get(machine))
@@ -442,8 +447,8 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Serves until SIGTERM or SIGINT; then lets the write in progress finish.
-pub async fn serve(config: BridgeConfig, listener: Listener) -> Result<()> {
-    let bridge = Bridge::start(config).await?;
+pub async fn serve(config: BridgeConfig, listener: Listener, env: &dyn Environment) -> Result<()> {
+    let bridge = Bridge::start(config, env).await?;
     let described = listener.describe();
     let (std_listener, bound) = match listener {
         Listener::Activated(l) => (l, None),

@@ -13,9 +13,9 @@ use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyId};
 use serde::Deserialize;
 
-use super::clean;
 use crate::jwt::Claims;
 use crate::netrc;
+use crate::untrusted;
 
 /// The longest token the bridge takes (curl ≥ 8.7 refuses netrc words over 4 KiB; Keycloak
 /// tokens with many roles pass that, so allow more and let the client warn).
@@ -154,7 +154,7 @@ fn parse(token: &str) -> Result<(Checked<'_>, Claims), Rejection> {
 /// confusion waiting to happen) and `none` are refused.
 fn accepted_algorithm(name: &str) -> Result<CoreJwsSigningAlgorithm, Rejection> {
     use CoreJwsSigningAlgorithm as A;
-    let refuse = || Rejection::Algorithm(clean(name, 20));
+    let refuse = || Rejection::Algorithm(untrusted::clean(name));
     let alg: A = serde_json::from_value(serde_json::Value::String(name.to_string()))
         .map_err(|_| refuse())?;
     match alg {
@@ -180,7 +180,7 @@ pub fn check_claims(claims: &Claims, policy: &Policy, now: i64) -> Result<Verifi
             found: if issuer.is_empty() {
                 "nobody (no iss)".to_string()
             } else {
-                clean(issuer, 100)
+                untrusted::clean(issuer)
             },
             expected: policy.issuer.clone(),
         });
@@ -215,7 +215,7 @@ pub fn check_claims(claims: &Claims, policy: &Policy, now: i64) -> Result<Verifi
         .or(claims.azp.as_deref())
         .unwrap_or("(no subject)");
     Ok(Verified {
-        subject: clean(subject, 100),
+        subject: untrusted::clean(subject),
         expires_at: exp,
     })
 }
@@ -244,7 +244,7 @@ fn check_signature(parsed: &Checked<'_>, keys: &[CoreJsonWebKey]) -> Result<(), 
     };
     if candidates.is_empty() {
         return Err(Rejection::UnknownKey(match &parsed.kid {
-            Some(kid) => clean(kid, 64),
+            Some(kid) => untrusted::clean(kid),
             None => "(none)".to_string(),
         }));
     }

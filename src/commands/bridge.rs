@@ -12,9 +12,9 @@ use crate::clock;
 use crate::config::{self, Environment};
 use crate::exit::{ConfigError, Silent};
 
-pub fn serve(cli: &Cli, args: &BridgeServeArgs) -> Result<()> {
+pub fn serve(cli: &Cli, args: &BridgeServeArgs, env: &dyn Environment) -> Result<()> {
     if cli.profile.is_some() {
-        return Err(ConfigError("--profile does not apply to `bridge serve`".into()).into());
+        return Err(ConfigError::invalid("--profile does not apply to `bridge serve`").into());
     }
     // The bridge reads only its own root-owned file, never $NIX_CACHE_LOGIN_CONFIG.
     let path = cli
@@ -22,12 +22,12 @@ pub fn serve(cli: &Cli, args: &BridgeServeArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(bridge::config::DEFAULT_CONFIG));
     let config = bridge::config::load(&path)?;
-    let listener = server::Listener::open(&args.socket)?;
+    let listener = server::Listener::open(&args.socket, env)?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(server::serve(config, listener))
+        .block_on(server::serve(config, listener, env))
 }
 
 #[derive(Serialize)]

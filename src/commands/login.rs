@@ -5,64 +5,68 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use openidconnect::core::CoreAuthenticationFlow;
-use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, CsrfToken, Nonce, NonceVerifier, PkceCodeChallenge,
-    RedirectUrl, Scope, TokenResponse as _,
-};
+use anyhow::Result;
+use openidconnect::Nonce;
 
-use super::{Ctx, describe_expiry, session_from_tokens};
+use super::describe_expiry;
 use crate::cli::LoginArgs;
-use crate::config::{Environment, ProcessEnvironment};
+use crate::config::{Config, Environment};
 use crate::exit::ConfigError;
+use crate::http::HttpClient;
+use crate::oidc::authorize::Authorization;
 use crate::oidc::client::{Provider, Tokens};
 use crate::oidc::device::{self, DeviceAuthorization};
-use crate::oidc::http::HttpClient;
+use crate::oidc::discovery::Jwks;
+use crate::oidc::id_token;
 use crate::oidc::loopback::CallbackListener;
-use crate::token_store::Grant;
+use crate::session::{Grant, IfNetrcFails, Sessions};
 
-pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<()> {
-    ctx.check_writable()?;
-    let http = HttpClient::new()?;
-    let mut provider = ctx.provider(&http, true, None).await?;
+pub async fn run(sessions: &Sessions<'_>, args: &LoginArgs) -> Result<()> {
+    let config = sessions.config();
+    sessions.check_writable()?;
+    let http = sessions.http()?;
+    let mut provider = sessions.provider(&http, Jwks::Needed, None).await?;
     if args.device && provider.device_authorization_url().is_none() && provider.docs.from_cache {
         // The cached document may predate the provider enabling the device flow.
-        let docs = ctx.discovery(&http).fetch(true).await?;
-        provider = Provider::new(docs, &ctx.config.client_id, None)?;
+        let docs = sessions.discovery(&http).fetch(Jwks::Needed).await?;
+        provider = Provider::new(docs, &config.client_id, None)?;
     }
 
     let choice = choose_flow(
         args,
         provider.device_authorization_url().is_some(),
-        &ProcessEnvironment,
+        sessions.env(),
     )
-    .map_err(|reason| ConfigError(format!("{}: {reason}", ctx.config.issuer_str())))?;
+    .map_err(|reason| ConfigError::invalid(format!("{}: {reason}", config.issuer_str())))?;
     eprintln!("Using the {} flow: {}.", choice.flow.name(), choice.why);
 
     let (grant, tokens, nonce) = match choice.flow {
-        Flow::Browser => match browser_login(ctx, &http, &provider, args, choice.may_fall_back)
+        Flow::Browser => match browser_login(config, &http, &provider, args, choice.may_fall_back)
             .await?
         {
             BrowserLogin::Done(tokens, nonce) => (Grant::AuthorizationCode, *tokens, Some(nonce)),
             BrowserLogin::NoBrowser => {
-                let tokens = device_login(ctx, &http, &provider, args.timeout).await?;
+                let tokens = device_login(config, &http, &provider, args.timeout).await?;
                 (Grant::DeviceCode, tokens, None)
             }
         },
         Flow::Device => {
-            let tokens = device_login(ctx, &http, &provider, args.timeout).await?;
+            let tokens = device_login(config, &http, &provider, args.timeout).await?;
             (Grant::DeviceCode, tokens, None)
         }
     };
-    let username = checked_username(ctx, &http, &mut provider, &tokens, nonce.as_ref()).await?;
+    let username = id_token::validate(
+        &sessions.discovery(&http),
+        &config.client_id,
+        &mut provider,
+        &tokens,
+        nonce.as_ref(),
+    )
+    .await?;
 
-    let locked = ctx.store.lock()?;
-    let mut session = session_from_tokens(&ctx.config, grant, tokens, None);
-    if session.username.is_none() {
-        session.username = username;
-    }
-    ctx.commit(&locked, &session, false)?;
+    let locked = sessions.lock()?;
+    let session = sessions.start(grant, tokens, username);
+    sessions.commit(&locked, &session, IfNetrcFails::RestoreStore)?;
     eprintln!(
         "Logged in{} to {}: {}",
         session
@@ -70,7 +74,7 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<()> {
             .as_deref()
             .map(|u| format!(" as {u}"))
             .unwrap_or_default(),
-        ctx.config.cache_hosts.join(", "),
+        config.cache_hosts.join(", "),
         describe_expiry(&session)
     );
     Ok(())
@@ -180,34 +184,17 @@ enum BrowserLogin {
 }
 
 async fn browser_login(
-    ctx: &Ctx,
+    config: &Config,
     http: &HttpClient,
     provider: &Provider,
     args: &LoginArgs,
     may_fall_back: bool,
 ) -> Result<BrowserLogin> {
-    let listener = CallbackListener::bind(ctx.config.callback_port)
+    let listener = CallbackListener::bind(config.callback_port)
         .await?
-        .with_label(ctx.config.cache_hosts.join(", "));
-    let redirect_uri = listener.redirect_uri();
-    let client = provider
-        .client
-        .clone()
-        .set_redirect_uri(RedirectUrl::new(redirect_uri.clone()).context("bad redirect URI")?);
-
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut request = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge);
-    // openidconnect always sends `openid` itself.
-    for scope in ctx.config.scopes.iter().filter(|s| *s != "openid") {
-        request = request.add_scope(Scope::new(scope.clone()));
-    }
-    let (url, state, nonce) = request.url();
+        .with_label(config.cache_hosts.join(", "));
+    let authorization = Authorization::new(provider, listener.redirect_uri(), &config.scopes)?;
+    let url = authorization.url();
 
     let opened = if args.no_browser {
         Ok(())
@@ -222,7 +209,7 @@ async fn browser_login(
     }
     eprintln!(
         "Log in to {} in your browser:\n\n  {url}\n",
-        ctx.config.issuer_str()
+        config.issuer_str()
     );
     if args.no_browser {
         eprintln!("(--no-browser: open the URL above yourself)");
@@ -234,27 +221,19 @@ async fn browser_login(
         args.timeout.as_secs()
     );
 
-    let code = listener.wait(state.secret(), args.timeout).await?;
-    let exchange = client
-        .exchange_code(AuthorizationCode::new(code.expose().to_string()))
-        .context("the provider's discovery document has no token endpoint")?
-        .set_pkce_verifier(verifier)
-        .request_async(http)
-        .await;
-    Ok(BrowserLogin::Done(
-        Box::new(provider.tokens(exchange)?),
-        nonce,
-    ))
+    let code = listener.wait(authorization.state(), args.timeout).await?;
+    let (tokens, nonce) = authorization.exchange(provider, http, code).await?;
+    Ok(BrowserLogin::Done(Box::new(tokens), nonce))
 }
 
 async fn device_login(
-    ctx: &Ctx,
+    config: &Config,
     http: &HttpClient,
     provider: &Provider,
     timeout: Duration,
 ) -> Result<Tokens> {
-    let authorization = device::authorize(provider, http, &ctx.config.scopes).await?;
-    show_user_code(ctx, &authorization);
+    let authorization = device::authorize(provider, http, &config.scopes).await?;
+    show_user_code(config, &authorization);
     eprintln!(
         "Waiting for the login to be approved (up to {} s)...",
         timeout.min(authorization.expires_in()).as_secs()
@@ -269,10 +248,10 @@ async fn device_login(
 }
 
 /// Tells the user where to go and what to type; stdout stays empty.
-fn show_user_code(ctx: &Ctx, authorization: &DeviceAuthorization) {
+fn show_user_code(config: &Config, authorization: &DeviceAuthorization) {
     eprintln!(
         "To log in to {}, open this page in a browser on any device and enter the code:\n\n  {}\n  code: {}\n",
-        ctx.config.issuer_str(),
+        config.issuer_str(),
         authorization.verification_uri(),
         authorization.user_code()
     );
@@ -298,75 +277,6 @@ fn qr_code(url: &str) -> Option<String> {
             .quiet_zone(true)
             .build(),
     )
-}
-
-/// Validates the ID token and returns the user's name from it. The browser flow must
-/// have one carrying its nonce; the device flow has no nonce, and a provider may send
-/// no ID token there.
-async fn checked_username(
-    ctx: &Ctx,
-    http: &HttpClient,
-    provider: &mut Provider,
-    tokens: &Tokens,
-    nonce: Option<&Nonce>,
-) -> Result<Option<String>> {
-    if tokens.response.id_token().is_none() && nonce.is_none() {
-        return Ok(None);
-    }
-    let verify = |provider: &Provider| match nonce {
-        Some(nonce) => verify_id_token(provider, tokens, nonce),
-        None => verify_id_token(provider, tokens, |_: Option<&Nonce>| Ok(())),
-    };
-    match verify(provider) {
-        Err(VerifyFailure::Signature) if provider.docs.from_cache => {
-            // The provider may have rotated its keys since the JWKS was cached.
-            tracing::info!("ID token signature did not verify with the cached JWKS; refetching");
-            ctx.discovery(http).refresh_jwks(&mut provider.docs).await?;
-            let docs = provider.docs.clone();
-            *provider = Provider::new(docs, &ctx.config.client_id, None)?;
-            verify(provider).map_err(VerifyFailure::into_error)
-        }
-        other => other.map_err(VerifyFailure::into_error),
-    }
-}
-
-enum VerifyFailure {
-    Signature,
-    Other(String),
-}
-
-impl VerifyFailure {
-    fn into_error(self) -> anyhow::Error {
-        match self {
-            VerifyFailure::Signature => {
-                anyhow::anyhow!("the ID token's signature does not verify with the provider's keys")
-            }
-            VerifyFailure::Other(m) => anyhow::anyhow!("the ID token is not valid: {m}"),
-        }
-    }
-}
-
-/// Checks the ID token (signature by JWKS, issuer, audience, expiry, nonce) and returns the
-/// user's preferred name.
-fn verify_id_token(
-    provider: &Provider,
-    tokens: &Tokens,
-    nonce: impl NonceVerifier,
-) -> Result<Option<String>, VerifyFailure> {
-    let Some(id_token) = tokens.response.id_token() else {
-        return Err(VerifyFailure::Other(
-            "the provider sent no ID token (is `openid` among the scopes?)".into(),
-        ));
-    };
-    match id_token.claims(&provider.client.id_token_verifier(), nonce) {
-        Ok(claims) => Ok(claims
-            .preferred_username()
-            .map(|u| u.to_string())
-            .or_else(|| claims.email().map(|e| e.to_string()))
-            .or_else(|| Some(claims.subject().to_string()))),
-        Err(ClaimsVerificationError::SignatureVerification(_)) => Err(VerifyFailure::Signature),
-        Err(e) => Err(VerifyFailure::Other(e.to_string())),
-    }
 }
 
 #[cfg(test)]

@@ -3,12 +3,14 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::Ctx;
 use crate::cli::StatusArgs;
 use crate::clock;
-use crate::exit::{self, Silent};
+use crate::exit::{self, NextStep, Silent};
 use crate::jwt;
 use crate::netrc;
+use crate::session::Sessions;
+use crate::session::next::next_step;
+use crate::session::state::TokenState;
 use crate::token_store::{Grant, Session};
 
 #[derive(Debug, Serialize)]
@@ -20,9 +22,11 @@ struct Report {
     netrc_path: String,
     token_store: String,
     hosts: Vec<HostReport>,
-    /// "valid", "expired", "missing"
-    state: &'static str,
+    state: TokenState,
     login_needed: bool,
+    /// What gets a valid token again (not serialized: `login_needed` says it for scripts).
+    #[serde(skip)]
+    next: NextStep,
     grant: Option<Grant>,
     subject: Option<String>,
     username: Option<String>,
@@ -48,15 +52,15 @@ struct TokenReport {
     expires_in_seconds: Option<i64>,
 }
 
-pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
-    let report = build(ctx, clock::now());
+pub fn run(sessions: &Sessions<'_>, args: &StatusArgs) -> Result<()> {
+    let report = build(sessions, clock::now());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(&report);
     }
     let code = match report.state {
-        "valid" => exit::SUCCESS,
+        TokenState::Valid => exit::SUCCESS,
         _ if report.login_needed => exit::LOGIN_NEEDED,
         _ => exit::FAILURE,
     };
@@ -67,10 +71,10 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     }
 }
 
-fn build(ctx: &Ctx, now: i64) -> Report {
-    let config = &ctx.config;
+fn build(sessions: &Sessions<'_>, now: i64) -> Report {
+    let config = sessions.config();
     let mut error = None;
-    let session = match ctx.store.peek() {
+    let session = match sessions.peek() {
         Ok(s) => s,
         Err(e) => {
             error = Some(format!("{e:#}"));
@@ -137,24 +141,15 @@ fn build(ctx: &Ctx, now: i64) -> Report {
         })
     });
 
-    let access_valid = access_token
-        .as_ref()
-        .is_some_and(|a| a.expires_in_seconds.is_none_or(|s| s > 0));
-    let netrc_ok = netrc_token.is_some();
-    let state = match (&access_token, access_valid && netrc_ok) {
-        (None, _) => "missing",
-        (Some(_), true) => "valid",
-        (Some(_), false) if !netrc_ok => "missing",
-        _ => "expired",
-    };
-    let can_refresh = session.as_ref().is_some_and(|s| {
-        s.grant != Grant::ClientCredentials
-            && s.refresh_token.is_some()
-            && s.refresh_token_expires_at.is_none_or(|e| e > now)
-    });
-    let is_service = session
-        .as_ref()
-        .is_some_and(|s| s.grant == Grant::ClientCredentials);
+    let state = TokenState::of(
+        netrc_token.is_some(),
+        access_token
+            .as_ref()
+            .and_then(|a| a.expires_in_seconds)
+            .map(|secs| now + secs),
+        now,
+    );
+    let next = next_step(config, session.as_ref(), now);
     let claims = netrc_token.as_deref().and_then(jwt::decode_claims);
     Report {
         config: config.source.display().to_string(),
@@ -162,10 +157,11 @@ fn build(ctx: &Ctx, now: i64) -> Report {
         issuer: config.issuer_str().to_string(),
         client_id: config.client_id.clone(),
         netrc_path: config.netrc_path.display().to_string(),
-        token_store: ctx.store.path().display().to_string(),
+        token_store: sessions.store().path().display().to_string(),
         hosts,
         state,
-        login_needed: state != "valid" && !can_refresh && !is_service,
+        login_needed: state != TokenState::Valid && next == NextStep::Login,
+        next,
         grant: session.as_ref().map(|s| s.grant),
         subject: session
             .as_ref()
@@ -236,22 +232,20 @@ fn print_text(r: &Report) {
     }
     match &r.refresh_token {
         Some(t) => println!("Refresh token: {}", when(t.expires_in_seconds)),
-        None if r.grant == Some(Grant::ClientCredentials) => {
-            println!("Refresh token: none (service account: run `service-account` again)")
-        }
+        None if r.grant == Some(Grant::ClientCredentials) => println!(
+            "Refresh token: none (service account: run `{}` again)",
+            NextStep::ServiceAccount.subcommand()
+        ),
         None => println!("Refresh token: none"),
     }
     println!("Token store:   {}", r.token_store);
     if let Some(e) = &r.error {
         println!("Problem:       {e}");
     }
-    let verdict = match (r.state, r.login_needed) {
-        ("valid", _) => "logged in",
-        (_, true) => "login needed: run `nix-cache-login login`",
-        ("expired", _) if r.grant == Some(Grant::ClientCredentials) => {
-            "expired: run `nix-cache-login service-account`"
-        }
-        _ => "expired: run `nix-cache-login refresh`",
+    let verdict = match (r.state, r.next) {
+        (TokenState::Valid, _) => "logged in".to_string(),
+        (_, NextStep::Login) => format!("login needed: run `{}`", NextStep::Login),
+        (_, next) => format!("expired: run `{next}`"),
     };
     println!("Status:        {verdict}");
 }

@@ -5,25 +5,16 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use super::{Ctx, refresh, service_account};
 use crate::cli::TokenArgs;
-use crate::token_store::Grant;
+use crate::session::{Renewal, Sessions};
 
-pub async fn run(ctx: &Ctx, args: &TokenArgs) -> Result<()> {
-    let locked = ctx.store.lock()?;
-    let session = refresh::load_session(ctx, &locked)?;
-    let (session, renewed) = if session.grant == Grant::ClientCredentials {
-        // The grant takes the store's lock itself.
-        drop(locked);
-        service_account::obtain(ctx, Some(args.min_valid)).await?
-    } else {
-        refresh::refresh_if_needed(ctx, &locked, session, Some(args.min_valid)).await?
-    };
-    if renewed {
+pub async fn run(sessions: &Sessions<'_>, args: &TokenArgs) -> Result<()> {
+    let renewal = sessions.ensure_valid(Some(args.min_valid)).await?;
+    if let Renewal::Renewed(_) = renewal {
         tracing::info!("fetched a new access token");
     }
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", session.access_token.expose())
+    writeln!(stdout, "{}", renewal.session().access_token.expose())
         .and_then(|()| stdout.flush())
         .context("cannot write the token to stdout")
 }

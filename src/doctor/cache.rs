@@ -1,17 +1,22 @@
-//! The proof: `GET /nix-cache-info` with the credentials Nix would send.
+//! `cache`, the proof: `GET /nix-cache-info` with the credentials Nix would send, and what
+//! its answer means.
 //!
 //! Nix (through curl) sends the netrc entry of the cache's host name as Basic auth,
 //! `base64(login:password)`, on the first request. Doing the same shows whether the cache
 //! takes what is in the netrc, whatever the other checks say.
 
-use std::net::IpAddr;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION};
 
+use super::Check;
+use super::netrc_entry::NetrcRead;
+use super::run::Doctor;
+use super::token::TokenFacts;
+use crate::config::Config;
+use crate::http::{self, HttpClient, describe_reqwest_error};
 use crate::netrc;
-use crate::oidc::http::{HttpClient, describe_reqwest_error};
+use crate::token_store::Session;
 
 /// The login and password of the netrc entry, as bytes: they go on the wire as they are.
 pub struct Credentials {
@@ -39,7 +44,7 @@ pub async fn probe(
     credentials: Option<&Credentials>,
 ) -> Answer {
     let mut schemes = vec!["https"];
-    if is_loopback(netrc::machine_name(cache_host)) {
+    if http::is_loopback(netrc::machine_name(cache_host)) {
         schemes.push("http");
     }
     let mut errors = Vec::new();
@@ -77,10 +82,127 @@ fn basic_auth(c: &Credentials) -> HeaderValue {
     value
 }
 
-/// A cache host that is this machine: the only kind doctor may talk to over plain http.
-pub fn is_loopback(machine: &str) -> bool {
-    machine.eq_ignore_ascii_case("localhost")
-        || machine.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+impl Doctor<'_> {
+    /// The proof, per cache host: what the cache says to the netrc's credentials.
+    pub(super) fn cache_checks(
+        &self,
+        config: &Config,
+        netrc: &NetrcRead,
+        session: Option<&Session>,
+    ) -> Vec<Check> {
+        let http = match &self.http {
+            Ok(http) => http,
+            Err(e) => return vec![Check::skip("cache", format!("no HTTP client: {e}"))],
+        };
+        config
+            .cache_hosts
+            .iter()
+            .map(|host| {
+                let machine = netrc::machine_name(host);
+                let credentials = match netrc {
+                    Ok(Some((_, file))) => file.get(machine).and_then(|e| {
+                        e.password.map(|password| Credentials {
+                            login: e.login.unwrap_or_default(),
+                            password,
+                        })
+                    }),
+                    _ => None,
+                };
+                let answer = self
+                    .runtime
+                    .block_on(probe(http, host, credentials.as_ref()));
+                self.cache_check(config, host, credentials.as_ref(), session, answer)
+                    .for_host(host)
+            })
+            .collect()
+    }
+
+    fn cache_check(
+        &self,
+        config: &Config,
+        host: &str,
+        credentials: Option<&Credentials>,
+        session: Option<&Session>,
+        answer: Answer,
+    ) -> Check {
+        let (url, status, location) = match answer {
+            Answer::Unreachable { errors } => {
+                return Check::fail(
+                    "cache",
+                    format!("cannot reach the cache: {}", errors.join("; ")),
+                    format!(
+                        "check cache_host {host:?} in {} (the host and port of the substituter \
+                         URL), the network and proxy, and that Nix trusts its certificate \
+                         (NIX_SSL_CERT_FILE)",
+                        config.source.display()
+                    ),
+                );
+            }
+            Answer::Status {
+                url,
+                status,
+                location,
+            } => (url, status, location),
+        };
+        let facts = credentials.map(|c| TokenFacts::of(&c.password));
+        match (status, &facts) {
+            (200, Some(_)) => Check::ok(
+                "cache",
+                format!("{url}: HTTP 200 with the netrc's credentials"),
+            ),
+            (200, None) => Check::ok(
+                "cache",
+                format!("{url}: HTTP 200 without credentials (the cache is public)"),
+            ),
+            (401 | 403, None) => Check::fail(
+                "cache",
+                format!(
+                    "{url}: HTTP {status}: the cache wants credentials, and the netrc has none for {}",
+                    netrc::machine_name(host)
+                ),
+                format!("run `{}`", self.login_command(config)),
+            ),
+            (401 | 403, Some(facts)) if facts.expired(self.now) => Check::fail(
+                "cache",
+                format!(
+                    "{url}: HTTP {status}: the cache refuses the netrc's token, which {}",
+                    facts.expiry(self.now)
+                ),
+                format!("run `{}`", self.renew_command(config, session)),
+            ),
+            (401 | 403, Some(facts)) => Check::fail(
+                "cache",
+                format!(
+                    "{url}: HTTP {status}: the cache refuses the netrc's token ({})",
+                    facts.describe(self.now)
+                ),
+                format!(
+                    "the token has not expired: check that the cache accepts tokens of issuer \
+                     {} with {} (ask its operator, or add the audience in the provider)",
+                    config.issuer_str(),
+                    facts.audience()
+                ),
+            ),
+            (300..=399, _) => Check::warn(
+                "cache",
+                format!(
+                    "{url}: HTTP {status}, a redirect to {}; Nix follows it, doctor does not",
+                    location.as_deref().unwrap_or("nowhere")
+                ),
+                "set cache_host to the host the cache really answers on",
+            ),
+            (404, _) => Check::fail(
+                "cache",
+                format!("{url}: HTTP 404: no binary cache there"),
+                format!("check cache_host {host:?} in {}", config.source.display()),
+            ),
+            _ => Check::fail(
+                "cache",
+                format!("{url}: HTTP {status}"),
+                "the cache has a problem of its own: try again later, or ask its operator",
+            ),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -99,15 +221,5 @@ mod tests {
             v.to_str().unwrap(),
             format!("Basic {}", STANDARD.encode("nix-cache-login:tok"))
         );
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        for h in ["127.0.0.1", "localhost", "::1", "127.1.2.3", "LOCALHOST"] {
-            assert!(is_loopback(h), "{h}");
-        }
-        for h in ["cache.example.com", "10.0.0.1", "localhost.example.com"] {
-            assert!(!is_loopback(h), "{h}");
-        }
     }
 }

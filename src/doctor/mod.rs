@@ -1,13 +1,25 @@
-//! The parts of `doctor` that do not need a config: the report it prints, what Nix's
-//! settings say, what a netrc file looks like to curl, the user and tools of this machine,
-//! and the authenticated probe of a cache. `commands::doctor` puts them together.
+//! `doctor`: why Nix still gets 401. Every check from the config to the cache, in the order a
+//! request travels them, each saying for a broken link what to do. It changes nothing: no
+//! token is requested, no file written, no cache filled. `commands::doctor` only runs
+//! [`examine`] and prints the [`Report`].
+//!
+//! [`run`] orders the checks and gathers the facts they share; one file per link:
+//! `config` (in [`run`]), [`provider`] (`issuer`, `discovery`), [`session`],
+//! [`netrc_file`] (`netrc-file`, `curl-limits`), [`netrc_entry`], [`nix_checks`]
+//! (`nix-conf`, `nix-netrc`, `nix-daemon`, `negative-cache`) and [`cache`].
 
 pub mod cache;
+pub mod netrc_entry;
 pub mod netrc_file;
 pub mod nix;
 pub mod nix_checks;
+pub mod provider;
+pub mod run;
+pub mod session;
 pub mod system;
 pub mod token;
+
+pub use run::{Target, examine};
 
 use serde::Serialize;
 

@@ -7,12 +7,7 @@ use std::path::Path;
 
 use super::Check;
 use super::system::{CurlVersion, User};
-use crate::netrc::{CURL_OLD_LINE_LIMIT, CURL_TOKEN_LIMIT};
-
-/// curl 8.7 and later refuse a netrc line of this many bytes or more.
-const CURL_NEW_LINE_LIMIT: usize = 16 * 1024;
-/// curl 8.7 and later refuse a netrc file of this many bytes or more.
-const CURL_NEW_FILE_LIMIT: usize = 128 * 1024;
+use crate::netrc::policy::{CURL_OLD_LINE_LIMIT, CURL_TOKEN_LIMIT, Limits};
 
 pub const FILE_CHECK: &str = "netrc-file";
 pub const LIMITS_CHECK: &str = "curl-limits";
@@ -74,78 +69,6 @@ pub fn check_file(path: &Path, user: Option<&User>, create_with: &str) -> Check 
         None => format!("owned by uid {} (current user unknown)", meta.uid()),
     };
     Check::ok(FILE_CHECK, format!("{shown}: mode {mode:04o}, {owner}"))
-}
-
-/// What curl before 8.7 and curl 8.7 or later would not accept in `bytes`.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// 1-based numbers and lengths of lines curl < 8.7 drops.
-    pub old_long_lines: Vec<(usize, usize)>,
-    /// Lines curl >= 8.7 refuses.
-    pub new_long_lines: Vec<(usize, usize)>,
-    /// Lengths of words (tokens) curl >= 8.7 refuses.
-    pub long_tokens: Vec<usize>,
-    /// The file's length, when curl >= 8.7 refuses it.
-    pub file_too_long: Option<usize>,
-}
-
-impl Limits {
-    pub fn measure(bytes: &[u8]) -> Limits {
-        let mut limits = Limits::default();
-        for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
-            // The `\r` of a CRLF file fills curl's buffer like any other byte.
-            let len = line.len();
-            if len >= CURL_OLD_LINE_LIMIT {
-                limits.old_long_lines.push((index + 1, len));
-            }
-            if len >= CURL_NEW_LINE_LIMIT {
-                limits.new_long_lines.push((index + 1, len));
-            }
-            limits.long_tokens.extend(
-                line.split(|b| b.is_ascii_whitespace())
-                    .map(<[u8]>::len)
-                    .filter(|&len| len >= CURL_TOKEN_LIMIT),
-            );
-        }
-        if bytes.len() >= CURL_NEW_FILE_LIMIT {
-            limits.file_too_long = Some(bytes.len());
-        }
-        limits
-    }
-
-    fn old_curl_problems(&self) -> Vec<String> {
-        self.old_long_lines
-            .iter()
-            .map(|(line, len)| {
-                format!(
-                    "line {line} is {len} bytes: curl before 8.7 silently drops lines of {CURL_OLD_LINE_LIMIT} bytes or more"
-                )
-            })
-            .collect()
-    }
-
-    fn new_curl_problems(&self) -> Vec<String> {
-        let mut problems: Vec<String> = self
-            .long_tokens
-            .iter()
-            .map(|len| {
-                format!(
-                    "a token is {len} bytes: curl 8.7 and later refuse a netrc with a token of {CURL_TOKEN_LIMIT} bytes or more"
-                )
-            })
-            .collect();
-        problems.extend(self.new_long_lines.iter().map(|(line, len)| {
-            format!(
-                "line {line} is {len} bytes: curl 8.7 and later refuse lines of {CURL_NEW_LINE_LIMIT} bytes or more"
-            )
-        }));
-        if let Some(len) = self.file_too_long {
-            problems.push(format!(
-                "the file is {len} bytes: curl 8.7 and later refuse a netrc of {CURL_NEW_FILE_LIMIT} bytes or more"
-            ));
-        }
-        problems
-    }
 }
 
 /// A limit the installed curl has is a failure; one only the other curl generation has is a
@@ -225,27 +148,6 @@ mod tests {
         assert_eq!(
             check_file(dir.path(), Some(&user()), "x").status,
             Status::Fail
-        );
-    }
-
-    #[test]
-    fn measures_lines_tokens_and_size() {
-        let token = "t".repeat(4090);
-        let file = format!("machine a\nlogin b\npassword {token}\n");
-        let l = Limits::measure(file.as_bytes());
-        assert_eq!(l.old_long_lines, vec![(3, 4099)]);
-        assert!(l.long_tokens.is_empty() && l.new_long_lines.is_empty());
-
-        let token = "t".repeat(5000);
-        let l = Limits::measure(format!("machine a login b password {token}\r\n").as_bytes());
-        assert_eq!(l.long_tokens, vec![5000]);
-        assert_eq!(l.old_long_lines.len(), 1);
-
-        let l = Limits::measure(&vec![b'\n'; CURL_NEW_FILE_LIMIT]);
-        assert_eq!(l.file_too_long, Some(CURL_NEW_FILE_LIMIT));
-        assert_eq!(
-            Limits::measure(b"machine a login b password c\n"),
-            Limits::default()
         );
     }
 

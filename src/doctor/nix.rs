@@ -180,9 +180,9 @@ fn apply_text(text: &str, dir: &Path, origin: &str, depth: usize, out: &mut File
 }
 
 /// Asks the `nix` in PATH for its settings. Returns them and the command that answered.
-pub fn ask_nix() -> Result<(Settings, String)> {
+pub fn ask_nix(env: &dyn Environment) -> Result<(Settings, String)> {
     const FLAGS: [&str; 2] = ["--extra-experimental-features", "nix-command"];
-    if !in_path("nix") {
+    if !in_path(env, "nix") {
         bail!("nix is not in PATH");
     }
     let mut errors = Vec::new();

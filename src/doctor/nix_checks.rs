@@ -23,7 +23,7 @@ pub struct Tool<'a> {
 pub fn checks(env: &dyn Environment, user: Option<&User>, tool: Option<&Tool>) -> Vec<Check> {
     let files = nix::read_client(env);
     let system = nix::read_system(env);
-    let (client, asked) = match nix::ask_nix() {
+    let (client, asked) = match nix::ask_nix(env) {
         Ok((settings, command)) => (settings, format!("as `{command}` reports it")),
         Err(e) => (
             files.settings.clone(),

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::config::Environment;
+
 /// A helper tool that takes longer than this is treated as broken.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -70,9 +72,9 @@ pub fn run_tool(program: &str, args: &[&str]) -> Result<String> {
 }
 
 /// Whether `program` is an executable file in one of `$PATH`'s directories.
-pub fn in_path(program: &str) -> bool {
+pub fn in_path(env: &dyn Environment, program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    let Some(path) = std::env::var_os("PATH") else {
+    let Some(path) = env.var("PATH") else {
         return false;
     };
     std::env::split_paths(&path).any(|dir| {
@@ -115,8 +117,8 @@ impl CurlVersion {
 
     /// The installed curl tool's version; `None` when curl is not in PATH or says something
     /// else. Nix links libcurl, which may be another version: this is a hint, not a fact.
-    pub fn installed() -> Option<CurlVersion> {
-        if !in_path("curl") {
+    pub fn installed(env: &dyn Environment) -> Option<CurlVersion> {
+        if !in_path(env, "curl") {
             return None;
         }
         run_tool("curl", &["--version"])
@@ -170,8 +172,9 @@ mod tests {
         let e = run_tool("/nonexistent/tool", &[]).unwrap_err();
         assert!(format!("{e:#}").contains("cannot run"), "{e:#}");
         assert_eq!(run_tool("sh", &["-c", "echo hi"]).unwrap(), "hi\n");
-        assert!(in_path("sh"));
-        assert!(!in_path("no-such-tool-here"));
+        let env = crate::config::ProcessEnvironment;
+        assert!(in_path(&env, "sh"));
+        assert!(!in_path(&env, "no-such-tool-here"));
     }
 
     #[test]

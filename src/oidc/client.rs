@@ -1,6 +1,6 @@
-//! The OIDC client: built from the (cached) discovery documents, it makes the token,
-//! revocation and device requests through `openidconnect`, and turns their failures into
-//! errors that name the URL and the provider's own `error` and `error_description`.
+//! The provider's client, built from the (cached) discovery documents, and the token requests
+//! that need nothing but it: refresh and client credentials. Every token answer becomes
+//! [`Tokens`] here, and every failure a [`GrantError`].
 
 use std::time::Duration;
 
@@ -15,14 +15,16 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthType, ClientId, ClientSecret, DeviceAuthorizationUrl,
-    EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet, ErrorResponse,
-    ExtraTokenFields, IdTokenFields, RequestTokenError, RevocationUrl, StandardErrorResponse,
-    StandardTokenResponse, TokenResponse as OidcTokenResponse,
+    EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    IdTokenFields, RequestTokenError, RevocationUrl, StandardErrorResponse, StandardTokenResponse,
+    TokenResponse as OidcTokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
 use super::discovery::Documents;
-use super::http::{HttpClient, HttpError};
+use super::error::{GrantError, map_request_error};
+use super::scopes::{self, ScopeUse};
+use crate::http::{HttpClient, HttpError};
 use crate::secret::Secret;
 
 /// Endpoints that `CoreProviderMetadata` does not model but this tool uses.
@@ -95,76 +97,6 @@ pub type OidcClientWith<Device = EndpointNotSet, Revocation = EndpointNotSet> =
     >;
 pub type OidcClient = OidcClientWith;
 pub type RevokingClient = OidcClientWith<EndpointNotSet, EndpointSet>;
-
-/// A failed request to the provider.
-#[derive(Debug, thiserror::Error)]
-pub enum GrantError {
-    /// The provider answered with an OAuth error.
-    #[error("{url}: the provider refused: {error}{}", describe(.description))]
-    Refused {
-        url: String,
-        error: String,
-        description: Option<String>,
-    },
-    #[error(transparent)]
-    Transport(#[from] HttpError),
-    /// The answer was not a usable token response. Its body is never shown: it may hold
-    /// tokens.
-    #[error("{url}: unexpected response from the provider: {reason}")]
-    BadResponse { url: String, reason: String },
-    /// A success answer that is not a usable token response but holds a new refresh
-    /// token: the provider may have spent the old one, so the new one must be kept.
-    #[error("{url}: unexpected response from the provider: {reason}")]
-    Incomplete {
-        url: String,
-        reason: String,
-        refresh_token: Secret,
-    },
-}
-
-fn describe(description: &Option<String>) -> String {
-    match description {
-        Some(d) => format!(
-            " ({})",
-            d.chars()
-                .filter(|c| !c.is_control())
-                .take(300)
-                .collect::<String>()
-        ),
-        None => String::new(),
-    }
-}
-
-impl GrantError {
-    /// The OAuth error code, if the provider sent one.
-    pub fn oauth_error(&self) -> Option<&str> {
-        match self {
-            GrantError::Refused { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-
-    /// True when the request evidently never reached a working endpoint, so a stale
-    /// discovery document could explain it and one retry with a fresh one is safe (no
-    /// refresh token can have been spent).
-    pub fn may_be_stale_endpoint(&self) -> bool {
-        match self {
-            GrantError::Transport(e) => e.is_connect || matches!(e.status, Some(404 | 405)),
-            GrantError::BadResponse { reason, .. } => {
-                reason.starts_with("HTTP 404") || reason.starts_with("HTTP 405")
-            }
-            GrantError::Refused { .. } | GrantError::Incomplete { .. } => false,
-        }
-    }
-
-    /// The refresh token of an answer that was otherwise unusable.
-    pub fn rotated_refresh_token(&self) -> Option<&Secret> {
-        match self {
-            GrantError::Incomplete { refresh_token, .. } => Some(refresh_token),
-            _ => None,
-        }
-    }
-}
 
 /// The tokens of one successful token response, with what the store needs to know.
 pub struct Tokens {
@@ -260,17 +192,18 @@ impl Provider {
         self.tokens(response)
     }
 
+    /// The client-credentials grant, asking for the `configured` scopes a service may have.
     pub async fn client_credentials(
         &self,
         http: &HttpClient,
-        scopes: &[String],
+        configured: &[String],
     ) -> Result<Tokens, GrantError> {
         let mut request = self
             .client
             .exchange_client_credentials()
             .map_err(|e| self.config_error(e))?;
-        for scope in scopes {
-            request = request.add_scope(openidconnect::Scope::new(scope.clone()));
+        for scope in scopes::requested(configured, ScopeUse::Service) {
+            request = request.add_scope(scope);
         }
         let response = request.request_async(http).await;
         self.tokens(response)
@@ -287,7 +220,7 @@ impl Provider {
                 _ => None,
             };
             match (map_request_error(e, &self.token_url()), rotated) {
-                (GrantError::BadResponse { url, reason }, Some(refresh_token)) => {
+                (GrantError::BadResponse { url, reason, .. }, Some(refresh_token)) => {
                     GrantError::Incomplete {
                         url,
                         reason,
@@ -300,33 +233,10 @@ impl Provider {
     }
 
     fn config_error(&self, e: openidconnect::ConfigurationError) -> GrantError {
-        GrantError::BadResponse {
-            url: self.docs.issuer.clone(),
-            reason: format!("the discovery document is unusable: {e}"),
-        }
-    }
-}
-
-pub fn map_request_error<RE, T>(e: RequestTokenError<RE, T>, url: &str) -> GrantError
-where
-    RE: std::error::Error + Into<GrantError> + 'static,
-    T: ErrorResponse + 'static + ErrorParts,
-{
-    match e {
-        RequestTokenError::ServerResponse(err) => GrantError::Refused {
-            url: url.to_string(),
-            error: err.code(),
-            description: err.description(),
-        },
-        RequestTokenError::Request(e) => e.into(),
-        RequestTokenError::Parse(e, body) => GrantError::BadResponse {
-            url: url.to_string(),
-            reason: parse_failure(&e, &body),
-        },
-        RequestTokenError::Other(reason) => GrantError::BadResponse {
-            url: url.to_string(),
-            reason: scrub(&reason),
-        },
+        GrantError::bad_response(
+            &self.docs.issuer,
+            format!("the discovery document is unusable: {e}"),
+        )
     }
 }
 
@@ -335,65 +245,6 @@ fn refresh_token_in(body: &[u8]) -> Option<Secret> {
     let json: serde_json::Value = serde_json::from_slice(body).ok()?;
     let token = json.get("refresh_token")?.as_str()?;
     (!token.is_empty()).then(|| Secret::new(token))
-}
-
-/// The error code and description of an OAuth error response, whatever its type.
-pub trait ErrorParts {
-    fn code(&self) -> String;
-    fn description(&self) -> Option<String>;
-}
-
-impl<T: openidconnect::ErrorResponseType + std::fmt::Display> ErrorParts
-    for StandardErrorResponse<T>
-{
-    fn code(&self) -> String {
-        self.error().to_string()
-    }
-    fn description(&self) -> Option<String> {
-        self.error_description().cloned()
-    }
-}
-
-// oauth2 says "Other" for a non-2xx answer that is not an OAuth error: keep its status
-// line, drop anything that echoes the body.
-fn scrub(reason: &str) -> String {
-    if let Some(rest) = reason.strip_prefix("Server returned empty error response") {
-        return format!("empty error response{rest}");
-    }
-    match reason.find("Unexpected response status code:") {
-        Some(_) => reason
-            .split_once("code:")
-            .map(|(_, code)| format!("HTTP {}", code.split_whitespace().next().unwrap_or("")))
-            .unwrap_or_else(|| "unexpected status".into()),
-        None => reason.chars().take(200).collect(),
-    }
-}
-
-fn parse_failure(e: &serde_path_to_error::Error<serde_json::Error>, body: &[u8]) -> String {
-    let inner = e.inner();
-    if body.is_empty() {
-        return "empty body".into();
-    }
-    // The field path and the kind of problem say enough; serde's message could quote a value.
-    let path = e.path().to_string();
-    let what = match inner.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            "not valid JSON".to_string()
-        }
-        _ => {
-            let msg = inner.to_string();
-            if msg.starts_with("missing field") {
-                msg.split(" at line").next().unwrap_or(&msg).to_string()
-            } else {
-                "unexpected content".to_string()
-            }
-        }
-    };
-    if path == "." || path.is_empty() {
-        what
-    } else {
-        format!("{what} at {path}")
-    }
 }
 
 fn choose_auth_type(supported: Option<&Vec<CoreClientAuthMethod>>) -> AuthType {
@@ -435,13 +286,5 @@ mod tests {
         assert!(refresh_token_in(br#"{"refresh_token":""}"#).is_none());
         assert!(refresh_token_in(br#"{"refresh_token":7}"#).is_none());
         assert!(refresh_token_in(br#"{"refresh_token":"r2""#).is_none());
-    }
-
-    #[test]
-    fn scrub_keeps_status_only() {
-        assert_eq!(
-            scrub("Unexpected response status code: 500 Internal Server Error body: secret"),
-            "HTTP 500"
-        );
     }
 }

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use openidconnect::{
     DeviceAuthorizationResponse, DeviceCodeErrorResponseType, EmptyExtraDeviceAuthorizationFields,
-    RequestTokenError, Scope,
+    RequestTokenError,
 };
 
-use super::client::{GrantError, Provider, Tokens, map_request_error};
-use super::http::HttpClient;
+use super::client::{Provider, Tokens};
+use super::error::{GrantError, map_request_error};
+use super::scopes::{self, ScopeUse};
+use crate::exit::NextStep;
+use crate::http::HttpClient;
 
 /// Why the device flow ended without tokens.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +22,10 @@ pub enum DeviceError {
     Unsupported,
     #[error("the login was denied at the provider (access_denied)")]
     Denied,
-    #[error("the code expired before the login was approved; run `nix-cache-login login` again")]
+    #[error(
+        "the code expired before the login was approved; run `{}` again",
+        NextStep::Login
+    )]
     Expired,
     #[error(transparent)]
     Grant(#[from] GrantError),
@@ -67,10 +73,9 @@ pub async fn authorize(
         .client
         .clone()
         .set_device_authorization_url(url.clone());
-    // openidconnect always sends `openid` itself.
     let mut request = client.exchange_device_code();
-    for scope in scopes.iter().filter(|s| *s != "openid") {
-        request = request.add_scope(Scope::new(scope.clone()));
+    for scope in scopes::requested(scopes, ScopeUse::UserLogin) {
+        request = request.add_scope(scope);
     }
     let response = request
         .request_async(http)
@@ -90,9 +95,11 @@ pub async fn poll(
     let request = provider
         .client
         .exchange_device_access_token(&authorization.response)
-        .map_err(|e| GrantError::BadResponse {
-            url: provider.docs.issuer.clone(),
-            reason: format!("the discovery document is unusable: {e}"),
+        .map_err(|e| {
+            GrantError::bad_response(
+                &provider.docs.issuer,
+                format!("the discovery document is unusable: {e}"),
+            )
         })?;
     // `None`: poll until the code expires; the caller bounds the wait with --timeout.
     let result = request.request_async(http, tokio::time::sleep, None).await;

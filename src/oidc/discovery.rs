@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::http::{HttpClient, describe_reqwest_error, read_body, strip_query};
 use crate::clock;
-use crate::fsutil;
+use crate::fs;
+use crate::http::{HttpClient, HttpError, describe_reqwest_error, read_body, strip_query};
 
 const DEFAULT_MAX_AGE: i64 = 86_400;
 /// However long a provider says a document may be kept, look again after a week.
@@ -43,11 +43,18 @@ impl Documents {
 /// Where the documents for `issuer` are cached; `None` when no cache directory is known.
 pub fn cache_path(cache_home: Option<&Path>, issuer: &str) -> Option<PathBuf> {
     cache_home.map(|dir| {
-        dir.join("nix-cache-login").join(format!(
-            "discovery-{:016x}.json",
-            fsutil::name_hash([issuer])
-        ))
+        dir.join("nix-cache-login")
+            .join(format!("discovery-{:016x}.json", fs::name_hash([issuer])))
     })
+}
+
+/// Whether the provider's key set (JWKS) must come with the discovery document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jwks {
+    /// For ID token validation (`login`).
+    Needed,
+    /// A token request alone needs only the endpoints.
+    NotNeeded,
 }
 
 pub struct Discovery<'a> {
@@ -57,12 +64,14 @@ pub struct Discovery<'a> {
 }
 
 impl Discovery<'_> {
-    /// The documents, from the cache when fresh, else from the provider. `with_jwks`: also
-    /// make sure the JWKS is there (for ID token validation).
-    pub async fn get(&self, with_jwks: bool) -> Result<Documents> {
+    /// The documents, from the cache when fresh, else from the provider.
+    pub async fn get(&self, jwks: Jwks) -> Result<Documents> {
         let now = clock::now();
         if let Some(cached) = self.read_cache() {
-            let jwks_ok = !with_jwks || (cached.jwks.is_some() && cached.jwks_expires_at > now);
+            let jwks_ok = match jwks {
+                Jwks::NotNeeded => true,
+                Jwks::Needed => cached.jwks.is_some() && cached.jwks_expires_at > now,
+            };
             if cached.issuer == self.issuer && cached.expires_at > now && jwks_ok {
                 tracing::debug!("using cached discovery document");
                 return Ok(Documents {
@@ -71,16 +80,13 @@ impl Discovery<'_> {
                 });
             }
         }
-        self.fetch(with_jwks).await
+        self.fetch(jwks).await
     }
 
     /// Fetches afresh (and re-caches), ignoring the cache.
-    pub async fn fetch(&self, with_jwks: bool) -> Result<Documents> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            self.issuer.trim_end_matches('/')
-        );
-        let (discovery, max_age) = self.get_json(&url).await?;
+    pub async fn fetch(&self, jwks: Jwks) -> Result<Documents> {
+        let url = well_known_url(self.issuer);
+        let (discovery, max_age) = fetch_json(self.http, &url).await?;
         let advertised = discovery
             .get("issuer")
             .and_then(|v| v.as_str())
@@ -103,7 +109,7 @@ impl Discovery<'_> {
             jwks_expires_at: 0,
             from_cache: false,
         };
-        if with_jwks {
+        if jwks == Jwks::Needed {
             self.fetch_jwks(&mut docs).await?;
         }
         self.write_cache(&docs);
@@ -123,39 +129,15 @@ impl Discovery<'_> {
             .endpoint("jwks_uri")
             .with_context(|| format!("the discovery document of {} has no jwks_uri", self.issuer))?
             .to_string();
-        let (jwks, max_age) = self.get_json(&jwks_uri).await?;
+        let (jwks, max_age) = fetch_json(self.http, &jwks_uri).await?;
         docs.jwks = Some(jwks);
         docs.jwks_expires_at = clock::now() + max_age;
         Ok(())
     }
 
-    async fn get_json(&self, url: &str) -> Result<(serde_json::Value, i64)> {
-        tracing::debug!("GET {}", strip_query(url));
-        let response = self
-            .http
-            .reqwest()
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}: {}", strip_query(url), describe_reqwest_error(&e)))?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("{}: HTTP {status}", strip_query(url));
-        }
-        let max_age = max_age(response.headers());
-        let body = read_body(url, response).await?;
-        let json: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| anyhow::anyhow!("{}: not valid JSON ({e})", strip_query(url)))?;
-        if !json.is_object() {
-            bail!("{}: expected a JSON object", strip_query(url));
-        }
-        Ok((json, max_age))
-    }
-
     fn read_cache(&self) -> Option<Documents> {
         let path = self.cache.as_ref()?;
-        let bytes = fsutil::read_if_exists(path).ok()??;
+        let bytes = fs::read_if_exists(path).ok()??;
         // A damaged cache is only a missed shortcut.
         serde_json::from_slice(&bytes).ok()
     }
@@ -164,11 +146,73 @@ impl Discovery<'_> {
         let Some(path) = &self.cache else { return };
         let result = serde_json::to_vec(docs)
             .map_err(anyhow::Error::from)
-            .and_then(|bytes| fsutil::write_atomic(path, &bytes));
+            .and_then(|bytes| fs::write_atomic(path, &bytes));
         if let Err(e) = result {
             tracing::warn!("cannot cache the discovery document: {e:#}");
         }
     }
+}
+
+/// Where `issuer` publishes its discovery document (OIDC Discovery 4).
+pub fn well_known_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// Why a provider's JSON document could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url}: {cause}")]
+    Unreachable { url: String, cause: String },
+    #[error("{url}: HTTP {status}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+    /// The body could not be read, or was larger than [`crate::http::MAX_BODY`].
+    #[error(transparent)]
+    Body(#[from] HttpError),
+    #[error("{url}: not valid JSON ({detail})")]
+    NotJson { url: String, detail: String },
+    #[error("{url}: expected a JSON object")]
+    NotObject { url: String },
+}
+
+/// GETs the JSON object at `url` (a discovery document or key set), with how many seconds it
+/// may be reused. The one way this tool fetches a provider's documents, `doctor` included.
+pub async fn fetch_json(
+    http: &HttpClient,
+    url: &str,
+) -> Result<(serde_json::Value, i64), FetchError> {
+    let shown = strip_query(url);
+    tracing::debug!("GET {shown}");
+    let response = http
+        .reqwest()
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| FetchError::Unreachable {
+            url: shown.clone(),
+            cause: describe_reqwest_error(&e),
+        })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(FetchError::Status { url: shown, status });
+    }
+    let max_age = max_age(response.headers());
+    let body = read_body(url, response).await?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| FetchError::NotJson {
+            url: shown.clone(),
+            detail: e.to_string(),
+        })?;
+    if !json.is_object() {
+        return Err(FetchError::NotObject { url: shown });
+    }
+    Ok((json, max_age))
 }
 
 /// Seconds the response may be reused, from `Cache-Control`.

@@ -21,16 +21,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::secret::Secret;
+use crate::untrusted;
 
 const CALLBACK_PATH: &str = "/callback";
 
 /// How long the server may keep finishing in-flight responses (the browser's result page) once
 /// the outcome is known. Bounded so that a stalled connection cannot hold up the login.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
-/// The provider's `error`/`error_description` end up in the terminal and in our error chain;
-/// anything longer than this is not a message meant for a human.
-const MAX_PROVIDER_TEXT: usize = 512;
 
 /// The authorization code from a successful callback. A secret: it can be exchanged for tokens.
 #[derive(Debug)]
@@ -222,8 +219,9 @@ async fn callback(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
             error_description,
             ..
         } => {
-            let error = clip(error);
-            let description = error_description.map(clip);
+            // They end up in the terminal and in our error chain.
+            let error = untrusted::clean(&error);
+            let description = error_description.as_deref().map(untrusted::clean);
             let message = format!(
                 "The identity provider refused the login: {}. You can close this tab.",
                 denial_text(&error, description.as_deref())
@@ -370,25 +368,16 @@ fn escape_html(text: &str) -> String {
     out
 }
 
-fn clip(mut text: String) -> String {
-    if let Some((cut, _)) = text.char_indices().nth(MAX_PROVIDER_TEXT) {
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
-}
-
-/// The provider's words, with control characters replaced: they are printed to a terminal,
-/// where an escape sequence could rewrite what the user sees.
+/// The provider's words, cleaned: they are printed to a terminal, where an escape sequence
+/// could rewrite what the user sees.
 fn denial_text(error: &str, description: Option<&str>) -> String {
-    let sanitize = |s: &str| -> String {
-        s.chars()
-            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-            .collect()
-    };
     match description {
-        Some(description) => format!("{} ({})", sanitize(error), sanitize(description)),
-        None => sanitize(error),
+        Some(description) => format!(
+            "{} ({})",
+            untrusted::clean(error),
+            untrusted::clean(description)
+        ),
+        None => untrusted::clean(error),
     }
 }
 
@@ -431,13 +420,6 @@ mod tests {
     fn denial_text_neutralises_terminal_escapes() {
         let text = denial_text("access_denied", Some("no\x1b[2Jway"));
         assert_eq!(text, "access_denied (no\u{FFFD}[2Jway)");
-    }
-
-    #[test]
-    fn provider_text_is_clipped() {
-        let clipped = clip("é".repeat(10_000));
-        assert_eq!(clipped.chars().count(), MAX_PROVIDER_TEXT + 1);
-        assert_eq!(clip("short".into()), "short");
     }
 
     #[test]

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # Checks of the Nix packaging that need nothing but Nix itself (Debian's nix-bin, Nix 2.8
-# or newer): no nixpkgs, no network, no KVM.
+# or newer) and a copy of nixpkgs' lib: no nixpkgs, no network, no KVM.
 #
 #   bash tests/nix/check.sh
 #
+# nixpkgs' lib (25.11) is taken from $NIXPKGS_LIB (a nixpkgs-lib checkout or its lib/
+# directory), else from ../shared/nixpkgs-lib beside the clone (or beside the main
+# worktree of a linked git worktree). Without it, only steps 1, 4 and 6 run.
+#
 # 1. every tracked .nix file parses;
 # 2. the NixOS and home-manager modules, the VM test nodes, package.nix and flake.nix
-#    evaluate against the stand-ins in tests/nix/stub, and what they produce is checked
+#    evaluate with nixpkgs' real module system, against the NixOS and home-manager options
+#    declared in tests/nix/options, and what they produce is checked
 #    (tests/nix/eval-modules.nix);
-# 3. misspelled options, wrong types, conflicting definitions and a missing package are
-#    refused with the right error (tests/nix/negative.nix);
+# 3. misspelled options, wrong types, conflicting definitions, a missing package, a module
+#    of the wrong class and failed assertions are refused with the right error
+#    (tests/nix/negative.nix);
 # 4. flake.lock is well-formed and matches flake.nix (tests/nix/lock-check.nix), and
 #    `nix flake metadata` accepts the flake without updating the lock (network cut off
 #    where possible, so nothing can be fetched);
-# 5. when python3 is installed, the VM tests' Python scripts compile.
+# 5. when python3 is installed, the VM tests' Python scripts compile;
+# 6. when systemd-analyze is installed, the shipped units (systemd/) verify cleanly.
 #
-# What this cannot check: building the package, the real nixpkgs module system and option
-# types, and the VM tests. `nix flake check` on a machine with nixpkgs does those.
+# What this cannot check: building the package, the NixOS and home-manager modules of
+# nixpkgs themselves (their options are declared here after them), and the VM tests.
+# `nix flake check` on a machine with nixpkgs does those.
 #
 # Prints "nix-checks: N passed, M failed" (plus skips) and exits 1 on any failure.
 set -u -o pipefail
@@ -73,6 +81,39 @@ json_lines() {
   sed -e 's/^\[//' -e 's/\]$//' -e 's/^"//' -e 's/"$//' -e 's/","/\n/g'
 }
 
+# nixpkgs' lib: the directory holding lib/default.nix, or "" when there is none.
+find_nixpkgs_lib() {
+  local candidate
+  for candidate in "$@"; do
+    if [ -f "$candidate/lib/default.nix" ] && [ -f "$candidate/lib/modules.nix" ]; then
+      (cd "$candidate/lib" && pwd)
+      return 0
+    elif [ -f "$candidate/default.nix" ] && [ -f "$candidate/modules.nix" ]; then
+      (cd "$candidate" && pwd)
+      return 0
+    fi
+  done
+  return 1
+}
+
+nixpkgs_lib=""
+if [ -n "${NIXPKGS_LIB:-}" ]; then
+  if ! nixpkgs_lib=$(find_nixpkgs_lib "$NIXPKGS_LIB"); then
+    echo "NIXPKGS_LIB=$NIXPKGS_LIB holds no nixpkgs lib (lib/default.nix and lib/modules.nix)" >&2
+    exit 2
+  fi
+else
+  candidates=("$root/../shared/nixpkgs-lib")
+  # A linked worktree: ../shared beside the main worktree too.
+  if common=$(git rev-parse --git-common-dir 2> /dev/null) && common=$(cd "$common" && pwd); then
+    candidates+=("$(dirname "$common")/../shared/nixpkgs-lib")
+  fi
+  nixpkgs_lib=$(find_nixpkgs_lib "${candidates[@]}") || nixpkgs_lib=""
+fi
+if [ -n "$nixpkgs_lib" ]; then
+  export NIXPKGS_LIB="$nixpkgs_lib"
+fi
+
 echo "# 1. every tracked .nix file parses"
 if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
   mapfile -t nix_files < <(git ls-files '*.nix')
@@ -92,47 +133,59 @@ elif [ "$parse_failed" -eq 0 ]; then
   ok "parse: ${#nix_files[@]} .nix files"
 fi
 
-echo "# 2. modules, VM test nodes, package.nix and flake.nix against the stand-in nixpkgs"
-if report=$(eval_json tests/nix/report.nix 2> "$work/eval.err"); then
-  while IFS= read -r line; do
-    case "$line" in
-      "ok - "*) ok "${line#ok - }" ;;
-      *": evaluation failed")
-        not_ok "${line#not ok - }:"
-        name=${line#not ok - }
-        name=${name%: evaluation failed}
-        eval_json --argstr name "$name" -E '{ name }:
-          (builtins.head (builtins.filter (c: c.name == name) (import ./tests/nix/eval-modules.nix))).ok' \
-          2>&1 > /dev/null | sed 's/^/#   /'
-        ;;
-      "not ok - "*) not_ok "${line#not ok - }" ;;
-      "") ;;
-      *) not_ok "unexpected report line: $line" ;;
-    esac
-  done < <(printf '%s\n' "$report" | json_lines)
-else
-  not_ok "tests/nix/eval-modules.nix does not evaluate:"
-  sed 's/^/#   /' "$work/eval.err"
-fi
+module_checks() {
+  echo "# 2. modules, VM test nodes, package.nix and flake.nix with nixpkgs lib ${lib_version//\"/} ($nixpkgs_lib)"
+  if report=$(eval_json tests/nix/report.nix 2> "$work/eval.err"); then
+    while IFS= read -r line; do
+      case "$line" in
+        "ok - "*) ok "${line#ok - }" ;;
+        *": evaluation failed")
+          not_ok "${line#not ok - }:"
+          name=${line#not ok - }
+          name=${name%: evaluation failed}
+          eval_json --argstr name "$name" -E '{ name }:
+            (builtins.head (builtins.filter (c: c.name == name) (import ./tests/nix/eval-modules.nix))).ok' \
+            2>&1 > /dev/null | sed 's/^/#   /'
+          ;;
+        "not ok - "*) not_ok "${line#not ok - }" ;;
+        "") ;;
+        *) not_ok "unexpected report line: $line" ;;
+      esac
+    done < <(printf '%s\n' "$report" | json_lines)
+  else
+    not_ok "tests/nix/eval-modules.nix does not evaluate:"
+    sed 's/^/#   /' "$work/eval.err"
+  fi
 
-echo "# 3. wrong configurations are refused"
-if cases=$(eval_json -A cases tests/nix/negative.nix 2> "$work/cases.err"); then
-  while IFS='|' read -r name expect; do
-    [ -n "$name" ] || continue
-    if eval_json --argstr name "$name" \
-      -E '{ name }: (import ./tests/nix/negative.nix).run name' \
-      > /dev/null 2> "$work/case.err"; then
-      not_ok "refused: $name (it evaluated)"
-    elif grep -qF -- "$expect" "$work/case.err"; then
-      ok "refused: $name ($expect)"
-    else
-      not_ok "refused: $name, but not with \"$expect\":"
-      sed 's/^/#   /' "$work/case.err"
-    fi
-  done < <(printf '%s\n' "$cases" | json_lines)
+  echo "# 3. wrong configurations are refused"
+  if cases=$(eval_json -A cases tests/nix/negative.nix 2> "$work/cases.err"); then
+    while IFS='|' read -r name expect; do
+      [ -n "$name" ] || continue
+      if eval_json --argstr name "$name" \
+        -E '{ name }: (import ./tests/nix/negative.nix).run name' \
+        > /dev/null 2> "$work/case.err"; then
+        not_ok "refused: $name (it evaluated)"
+      elif grep -qF -- "$expect" "$work/case.err"; then
+        ok "refused: $name ($expect)"
+      else
+        not_ok "refused: $name, but not with \"$expect\":"
+        sed 's/^/#   /' "$work/case.err"
+      fi
+    done < <(printf '%s\n' "$cases" | json_lines)
+  else
+    not_ok "tests/nix/negative.nix does not evaluate:"
+    sed 's/^/#   /' "$work/cases.err"
+  fi
+}
+
+if [ -z "$nixpkgs_lib" ]; then
+  skip "steps 2, 3 and 5 (module evaluation): nixpkgs lib not found (set NIXPKGS_LIB, or put nixpkgs-lib in ../shared); the .nix files were only parsed"
+elif ! lib_version=$(eval_json -E '(import ./tests/nix/lib.nix).version' 2> "$work/lib.err"); then
+  not_ok "nixpkgs lib at $nixpkgs_lib does not evaluate:"
+  sed 's/^/#   /' "$work/lib.err"
 else
-  not_ok "tests/nix/negative.nix does not evaluate:"
-  sed 's/^/#   /' "$work/cases.err"
+  run_module_checks=1
+  module_checks
 fi
 
 echo "# 4. flake.lock and nix flake metadata"
@@ -195,8 +248,10 @@ else
   fi
 fi
 
-echo "# 5. the VM tests' Python scripts"
-if ! command -v python3 > /dev/null; then
+[ "${run_module_checks:-0}" -eq 1 ] && echo "# 5. the VM tests' Python scripts"
+if [ "${run_module_checks:-0}" -ne 1 ]; then
+  : # said above
+elif ! command -v python3 > /dev/null; then
   skip "VM test scripts: python3 is not installed"
 elif ! eval_json tests/nix/vm-scripts.nix > "$work/scripts.json" 2> "$work/scripts.err"; then
   not_ok "VM test scripts do not evaluate:"
@@ -215,6 +270,28 @@ EOF
     ok "VM test scripts compile: $out"
   else
     not_ok "VM test scripts do not compile: $out"
+  fi
+fi
+
+echo "# 6. the shipped systemd units"
+if ! command -v systemd-analyze > /dev/null; then
+  skip "systemd units: systemd-analyze is not installed"
+else
+  # As the package installs them, with a stand-in binary where ExecStart points.
+  mkdir -p "$work/units" "$work/bin"
+  printf '#!/bin/sh\n' > "$work/bin/nix-cache-login"
+  chmod +x "$work/bin/nix-cache-login"
+  units=()
+  for unit in systemd/*.socket systemd/*.service; do
+    sed "s|@bindir@|$work/bin|g" "$unit" > "$work/units/${unit##*/}"
+    units+=("$work/units/${unit##*/}")
+  done
+  # verify exits 0 on an unknown key or a value it cannot parse; any message is a fault.
+  if out=$(systemd-analyze verify --man=no "${units[@]}" 2>&1) && [ -z "$out" ]; then
+    ok "systemd units verify cleanly: ${units[*]##*/}"
+  else
+    not_ok "systemd-analyze verify complains about systemd/:"
+    printf '%s\n' "$out" | sed "s|$work/units/|systemd/|g; s/^/#   /"
   fi
 fi
 

@@ -1,32 +1,21 @@
-# Configurations that must NOT evaluate, with the error each must give. tests/nix/check.sh
-# lists them (`cases`) and evaluates each one (`run NAME`), expecting failure and the text.
+# Configurations that must NOT evaluate (or, for a failed assertion, must not build), with
+# the error each must give, under nixpkgs' real module system. tests/nix/check.sh lists them
+# (`cases`) and evaluates each one (`run NAME`), expecting failure and the text.
 let
-  lib = import ./stub/lib.nix;
-  stubPkgs = args: import ./stub/pkgs.nix ({ inherit lib; } // args);
+  h = import ./harness.nix;
+  inherit (h) lib stubPkgs;
 
-  nixos =
-    {
-      modules,
-      pkgs ? stubPkgs { },
-    }:
-    (lib.evalModules {
-      modules = [ ./stub/nixos.nix ] ++ modules;
-      specialArgs.pkgs = pkgs;
-    }).config;
+  # A configuration is forced the way check.sh forces every working one (harness.nix).
+  nixos = args: h.nixos args;
+  homeManager = modules: h.homeManager { inherit modules; };
 
-  homeManager =
-    modules:
-    (lib.evalModules {
-      modules = [
-        ./stub/home-manager.nix
-        {
-          home.username = "alice";
-          home.homeDirectory = "/home/alice";
-        }
-      ]
-      ++ modules;
-      specialArgs.pkgs = stubPkgs { };
-    }).config;
+  # As NixOS's system.build.toplevel does: a failed assertion stops the build.
+  assertionsHold =
+    eval:
+    let
+      failed = h.failedAssertions eval.config;
+    in
+    if failed == [ ] then true else throw "\nFailed assertions:\n${lib.concatMapStrings (m: "- ${m}\n") failed}";
 
   settings = {
     issuer = "https://sso.example.com/realms/nix";
@@ -34,11 +23,19 @@ let
     cache_host = "cache.example.com";
   };
 
+  workstation =
+    cfg:
+    nixos {
+      modules = [
+        ../../nixos-module.nix
+        { programs.nix-cache-login = { enable = true; } // cfg; }
+      ];
+    };
+
   cases = {
     workstation-misspelled-option = {
-      force = c: c.programs.nix-cache-login.enable;
       expect = "The option `programs.nix-cache-login.enabel' does not exist";
-      config = nixos {
+      eval = nixos {
         modules = [
           ../../nixos-module.nix
           { programs.nix-cache-login.enabel = true; }
@@ -47,9 +44,8 @@ let
     };
 
     server-misspelled-option = {
-      force = c: c.services.nix-cache-login-server.enable;
       expect = "The option `services.nix-cache-login-server.clientSecretFiel' does not exist";
-      config = nixos {
+      eval = nixos {
         modules = [
           ../../nixos-module-server.nix
           {
@@ -64,9 +60,8 @@ let
     };
 
     home-misspelled-option = {
-      force = c: c.programs.nix-cache-login.refresh.minValid;
       expect = "The option `programs.nix-cache-login.refresh.minValidd' does not exist";
-      config = homeManager [
+      eval = homeManager [
         ../../home-module.nix
         {
           programs.nix-cache-login = {
@@ -77,35 +72,52 @@ let
       ];
     };
 
-    # The stand-in's host options are checked too: a typo in a unit attribute fails.
+    bridge-misspelled-option = {
+      expect = "The option `programs.nix-cache-login.daemonBridge.allowedGroup' does not exist";
+      eval = workstation {
+        inherit settings;
+        daemonBridge = {
+          enable = true;
+          allowedGroup = [ "nix-users" ];
+        };
+      };
+    };
+
+    # The host options are checked too: a typo in a unit attribute fails.
     host-misspelled-option = {
-      force = c: c.systemd.services.example.serviceConfig;
       expect = "The option `systemd.services.example.serviceConfg' does not exist";
-      config = nixos {
+      eval = nixos {
         modules = [ { systemd.services.example.serviceConfg.ExecStart = "/bin/true"; } ];
       };
     };
 
+    # ... and so does a value systemd would not take (NixOS checks Type= and Restart=).
+    host-wrong-unit-value = {
+      expect = "A definition for option `systemd.services.example.serviceConfig' is not of type `attribute set of (systemd option)'";
+      eval = nixos {
+        modules = [ { systemd.services.example.serviceConfig.Type = "oneshoot"; } ];
+      };
+    };
+
     wrong-type = {
-      force = c: c.systemd.user.services.nix-cache-login-refresh.serviceConfig.ExecStart;
       expect = "A definition for option `programs.nix-cache-login.refresh.minValid' is not of type `string'";
-      config = nixos {
-        modules = [
-          ../../nixos-module.nix
-          {
-            programs.nix-cache-login = {
-              enable = true;
-              refresh.minValid = 20;
-            };
-          }
-        ];
+      eval = workstation { refresh.minValid = 20; };
+    };
+
+    bridge-wrong-type = {
+      expect = "A definition for option `programs.nix-cache-login.daemonBridge.allowedUsers' is not of type `list of string'";
+      eval = workstation {
+        inherit settings;
+        daemonBridge = {
+          enable = true;
+          allowedUsers = "alice";
+        };
       };
     };
 
     conflicting-definitions = {
-      force = c: c.systemd.services.nix-cache-login-server.serviceConfig.ReadWritePaths;
       expect = "The option `services.nix-cache-login-server.netrcPath' has conflicting definition values";
-      config = nixos {
+      eval = nixos {
         modules = [
           ../../nixos-module-server.nix
           {
@@ -123,14 +135,43 @@ let
 
     # Without the overlay (and not through the flake's module), there is no default package.
     no-package-without-overlay = {
-      force = c: c.environment.systemPackages;
       expect = "nix-cache-login cannot be found in pkgs";
-      config = nixos {
+      eval = nixos {
         pkgs = stubPkgs { withOverlay = false; };
         modules = [
           ../../nixos-module.nix
           { programs.nix-cache-login.enable = true; }
         ];
+      };
+    };
+
+    # The home-manager module in a NixOS system (or the other way round) is refused by name.
+    home-module-in-nixos = {
+      expect = "cannot be imported into a module evaluation that expects class";
+      eval = nixos {
+        modules = [ ../../home-module.nix ];
+      };
+    };
+
+    # The removed owner option stops the build with the reason.
+    placeholder-owner-removed = {
+      expect = "no longer has any effect; please remove it";
+      build = assertionsHold;
+      eval = workstation {
+        netrcPlaceholder = {
+          enable = true;
+          owner = "alice";
+        };
+      };
+    };
+
+    # A bridge that would accept no token stops the build.
+    bridge-without-hosts = {
+      expect = "programs.nix-cache-login.daemonBridge.cacheHosts is empty";
+      build = assertionsHold;
+      eval = workstation {
+        settings = removeAttrs settings [ "cache_host" ];
+        daemonBridge.enable = true;
       };
     };
   };
@@ -140,11 +181,11 @@ in
   # check.sh can read the JSON without a JSON parser).
   cases = map (name: "${name}|${cases.${name}.expect}") (builtins.attrNames cases);
 
-  # Forces what the case is about; evaluating this must fail.
+  # Forces everything the configuration defines (or builds it); this must fail.
   run =
     name:
     let
       case = cases.${name};
     in
-    builtins.deepSeq (case.force case.config) true;
+    (case.build or h.force) case.eval;
 }

@@ -6,7 +6,9 @@
 #   public client with the device grant for people, a confidential client with a service
 #   account for servers, a user), and a binary cache at https://cache.test served by nginx,
 #   which asks a small gate service (auth_request) to check the token in the Basic-auth
-#   password against Keycloak;
+#   password against Keycloak; its paths are signed with a fixed test key, so that a
+#   client's daemon can trust it from boot (an untrusted user cannot pass
+#   `trusted-public-keys` or `substituters` to the daemon);
 # - helpers for the test scripts.
 { pkgs, lib }:
 
@@ -52,6 +54,13 @@ let
     secret = "ci-runner-secret";
   };
 
+  # A signing key for the test cache only (made with `nix-store --generate-binary-cache-key
+  # cache.test-1`); it signs nothing but the path the test makes.
+  cacheKey = {
+    public = "cache.test-1:wYMrFi3t5G589C3QK1NQnyLLzGV52QWqbP6VEL2AO8o=";
+    secretFile = pkgs.writeText "cache.test-1.sec" "cache.test-1:LZKipjsPOv4OIsk44PBNPNfQqF8qUX0P3n92ZXZlErHBgysWLe3kbnz0LdArU1CfIsvMZXnZBaps/pUQvYA7yg==";
+  };
+
   gateClient = {
     clientId = "cache-gate";
     secret = "cache-gate-secret";
@@ -73,9 +82,10 @@ let
         standardFlowEnabled = true;
         directAccessGrantsEnabled = false;
         consentRequired = false;
-        # Keycloak cannot wildcard the port of a loopback redirect: the config's
-        # callback_port must match.
-        redirectUris = [ "http://127.0.0.1:18080/*" ];
+        # Keycloak matches a loopback redirect URI (http://127.0.0.1 or http://localhost,
+        # not http://[::1]) once more with the port removed (RedirectUtils), so this one
+        # accepts whatever port the tool listens on: callback_port = 0, the default.
+        redirectUris = [ "http://127.0.0.1/callback" ];
         attributes = {
           "oauth2.device.authorization.grant.enabled" = "true";
           "pkce.code.challenge.method" = "S256";
@@ -281,6 +291,14 @@ in
     approveDevice
     ;
 
+  # The client's Nix daemon: the test cache as its only substituter, trusted from boot; no
+  # remembered "absent" answers, since the test asks before and after logging in.
+  daemonNixSettings = {
+    substituters = lib.mkForce [ "https://cache.test" ];
+    trusted-public-keys = [ cacheKey.public ];
+    narinfo-cache-negative-ttl = 0;
+  };
+
   # Host names as the other nodes see them.
   hostsFor = serverAddress: "${serverAddress} idp.test cache.test";
 
@@ -359,25 +377,23 @@ in
     server.wait_for_unit("nginx.service")
 
     with subtest("the cache holds a signed path and refuses requests without a token"):
-        server.succeed(
-            "nix-store --generate-binary-cache-key cache.test-1 /root/cache.sec /root/cache.pub"
-        )
         payload = server.succeed(
             "echo 'served through nix-cache-login' > /root/payload"
             " && nix-store --add /root/payload"
         ).strip()
         server.succeed(
             "nix --extra-experimental-features nix-command copy"
-            f" --to 'file:///srv/cache?secret-key=/root/cache.sec' {payload}"
+            f" --to 'file:///srv/cache?secret-key=${cacheKey.secretFile}' {payload}"
         )
-        public_key = server.succeed("cat /root/cache.pub").strip()
+        public_key = "${cacheKey.public}"
         server.succeed(
             "test \"$(curl -s -o /dev/null -w '%{http_code}' https://cache.test/nix-cache-info)\" = 401"
         )
 
 
     def substitute(netrc=None):
-        """A nix-store command that fetches `payload` from the test cache only."""
+        """A nix-store command that fetches `payload` from the test cache only, for root
+        on its local store (the options are ignored for an untrusted daemon client)."""
         command = (
             f"nix-store --realise {payload}"
             " --option substituters https://cache.test"

@@ -1,8 +1,9 @@
-# The Python test scripts of the VM tests, rendered with the stand-ins, so that check.sh can
-# at least compile them (they can only run under the NixOS test driver, with KVM).
+# The Python test scripts of the VM tests, rendered with the stand-in package set, so that
+# check.sh can at least compile them (they can only run under the NixOS test driver, with
+# KVM).
 let
-  lib = import ./stub/lib.nix;
-  pkgs = import ./stub/pkgs.nix { inherit lib; };
+  inherit (import ./harness.nix) lib stubPkgs;
+  pkgs = stubPkgs { };
   workstation = import ../../nixos-test.nix { inherit pkgs lib; };
   server = import ../../nixos-test-server.nix { inherit pkgs lib; };
 in

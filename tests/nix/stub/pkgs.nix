@@ -1,17 +1,22 @@
-# A stand-in for a nixpkgs package set: just what the modules, package.nix and flake.nix
-# reach for. Derivations are plain attribute sets with a fake store path; nothing is built.
+# A stand-in for a nixpkgs package set, built on nixpkgs' real lib: just what the modules,
+# package.nix and flake.nix reach for. Platforms come from lib.systems.elaborate and
+# callPackage is lib.callPackageWith, as in nixpkgs; derivations are plain attribute sets
+# with a fake store path, so nothing is built.
 #
-#   import ./pkgs.nix { lib; system; withOverlay; }
+#   import ./pkgs.nix { lib; system; buildSystem; withOverlay; overlays; }
 # withOverlay: whether `nix-cache-login` is in the set (as with the flake's overlay).
+# buildSystem: the build machine (another one than `system` means cross-compiling).
 {
   lib,
   system ? "x86_64-linux",
+  buildSystem ? system,
   withOverlay ? true,
   overlays ? [ ],
 }:
 
 let
-  isDarwin = lib.hasSuffix "-darwin" system;
+  hostPlatform = lib.systems.elaborate system;
+  buildPlatform = lib.systems.elaborate buildSystem;
 
   fakeDrv =
     name: extra:
@@ -22,28 +27,13 @@ let
     }
     // extra;
 
-  platform = {
-    inherit system isDarwin;
-    isLinux = !isDarwin;
-    canExecute = other: other.system == system;
-  };
-
-  callPackageWith =
-    autoArgs: fn: args:
-    let
-      f = if builtins.isFunction fn then fn else import fn;
-    in
-    f (builtins.intersectAttrs (builtins.functionArgs f) autoArgs // args);
-
   base = final: {
     inherit lib;
-    callPackage = callPackageWith final;
+    callPackage = lib.callPackageWith final;
 
     stdenv = {
-      hostPlatform = platform;
-      buildPlatform = platform;
-      isLinux = !isDarwin;
-      inherit isDarwin;
+      inherit hostPlatform buildPlatform;
+      inherit (hostPlatform) isLinux isDarwin;
     };
 
     # What package.nix passes is returned as the "derivation", so that the checks can look
@@ -60,10 +50,28 @@ let
 
     installShellFiles = fakeDrv "install-shell-files" { };
 
+    # pkgs/pkgs-lib/formats.nix: the type of `formats.toml { }` as nixpkgs has it; the
+    # "file" keeps the value so that the checks can read it.
     formats.toml =
       { }:
       {
-        type = lib.types.attrsOf lib.types.anything;
+        type =
+          let
+            valueType =
+              lib.types.oneOf [
+                lib.types.bool
+                lib.types.int
+                lib.types.float
+                lib.types.str
+                lib.types.path
+                (lib.types.attrsOf valueType)
+                (lib.types.listOf valueType)
+              ]
+              // {
+                description = "TOML value";
+              };
+          in
+          valueType;
         generate = name: value: fakeDrv name { tomlValue = value; };
       };
 
@@ -72,7 +80,9 @@ let
     runCommand =
       name: env: script:
       fakeDrv name { inherit env script; };
-    python3 = fakeDrv "python3" { interpreter = "/nix/store/00000000000000000000000000000000-python3/bin/python3"; };
+    python3 = fakeDrv "python3" {
+      interpreter = "/nix/store/00000000000000000000000000000000-python3/bin/python3";
+    };
     openssl = fakeDrv "openssl" { };
     curl = fakeDrv "curl" { };
     mkShell = args: fakeDrv "nix-shell" { mkShellArgs = args; };
@@ -88,21 +98,13 @@ let
     nixfmt-tree = fakeDrv "nixfmt-tree" { };
   };
 
-  withOwn = final: prev: lib.optionalAttrs withOverlay {
-    nix-cache-login = fakeDrv "nix-cache-login-0.1.0" {
-      pname = "nix-cache-login";
-      meta.mainProgram = "nix-cache-login";
+  withOwn =
+    final: prev:
+    lib.optionalAttrs withOverlay {
+      nix-cache-login = fakeDrv "nix-cache-login-0.1.0" {
+        pname = "nix-cache-login";
+        meta.mainProgram = "nix-cache-login";
+      };
     };
-  };
-
-  # nixpkgs' overlay fixpoint, small.
-  apply = builtins.foldl' (
-    f: overlay: final:
-    let
-      prev = f final;
-    in
-    prev // overlay final prev
-  ) base ([ withOwn ] ++ overlays);
-  fix = f: let x = f x; in x;
 in
-fix apply
+lib.fix (lib.extends (lib.composeManyExtensions ([ withOwn ] ++ overlays)) base)

@@ -1,15 +1,19 @@
-//! The one HTTP client of the tool, and its adapter for the `oauth2`/`openidconnect` crates.
+//! The one HTTP client of the tool (the provider, the cache probe of `doctor`), and its
+//! adapter for the `oauth2`/`openidconnect` crates.
 //!
 //! One reqwest client means one TLS stack and one trust store: the system's CA store plus
 //! `SSL_CERT_FILE`/`SSL_CERT_DIR` (private CAs are the rule in companies), with proxies from
 //! `HTTPS_PROXY`/`NO_PROXY`.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Once;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+
+use crate::config::Environment;
 
 /// Overrides the total timeout of one HTTP request, in seconds.
 pub const ENV_HTTP_TIMEOUT: &str = "NIX_CACHE_LOGIN_HTTP_TIMEOUT";
@@ -22,10 +26,12 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    pub fn new() -> Result<HttpClient> {
+    /// The client for this run; `$NIX_CACHE_LOGIN_HTTP_TIMEOUT` (read through `env`) sets its
+    /// timeout.
+    pub fn new(env: &dyn Environment) -> Result<HttpClient> {
         install_crypto_provider();
-        let timeout = match std::env::var(ENV_HTTP_TIMEOUT) {
-            Ok(v) => {
+        let timeout = match env.var(ENV_HTTP_TIMEOUT) {
+            Some(v) => {
                 Duration::from_secs_f64(v.parse::<f64>().ok().filter(|s| *s > 0.0).with_context(
                     || {
                         format!(
@@ -34,7 +40,7 @@ impl HttpClient {
                     },
                 )?)
             }
-            Err(_) => DEFAULT_TIMEOUT,
+            None => DEFAULT_TIMEOUT,
         };
         let inner = reqwest::Client::builder()
             .user_agent(concat!("nix-cache-login/", env!("CARGO_PKG_VERSION")))
@@ -154,6 +160,16 @@ impl HttpError {
     }
 }
 
+/// Whether `host` (a host name, or an IP address with or without brackets) is this machine:
+/// the only kind of host this tool talks plain http to (local test providers and caches).
+pub fn is_loopback(host: &str) -> bool {
+    let ip = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost") || ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether `body` is an OAuth error response: a JSON object with a string `error`.
 fn is_oauth_error(body: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(body)
@@ -230,5 +246,15 @@ mod tests {
         );
         assert_eq!(e.to_string(), "https://sso/token: HTTP 502 Bad Gateway");
         assert_eq!(e.status, Some(502));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in ["127.0.0.1", "localhost", "::1", "127.1.2.3", "LOCALHOST"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["cache.example.com", "10.0.0.1", "localhost.example.com"] {
+            assert!(!is_loopback(h), "{h}");
+        }
     }
 }
