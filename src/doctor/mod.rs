@@ -8,6 +8,7 @@
 //! [`netrc_file`] (`netrc-file`, `curl-limits`), [`netrc_entry`], [`nix_checks`]
 //! (`nix-conf`, `nix-netrc`, `nix-daemon`, `negative-cache`) and [`cache`].
 
+pub mod bridge;
 pub mod cache;
 pub mod netrc_entry;
 pub mod netrc_file;

@@ -84,6 +84,19 @@ fn user_env(mut env: TestEnv, uid: u32, cache_host: &str, bridge: &Bridge) -> Te
     env
 }
 
+/// `doctor --json` as nobody: its `daemon-bridge` check, and the whole report.
+fn daemon_bridge_check(env: &TestEnv) -> (serde_json::Value, serde_json::Value) {
+    let doctor = cli_as(env, NOBODY, &["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json ({e}): {}", describe(&doctor)));
+    let check = report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == "daemon-bridge"))
+        .cloned()
+        .unwrap_or_default();
+    (check, report)
+}
+
 fn cli_as(env: &TestEnv, uid: u32, args: &[&str]) -> Output {
     output_with_timeout(
         &mut as_user(&env.command(args), uid),
@@ -220,11 +233,31 @@ fn the_daemon_sees_a_users_login_without_trusted_users() {
     assert_eq!(report["entries"][0]["holder"], "caller", "{report}");
     assert!(report["entries"][0]["expires_at"].as_i64().is_some());
     assert!(!String::from_utf8_lossy(&status.stdout).contains(&user_token));
+    let status = cli_as(&env, NOBODY, &["status", "--json"]);
+    assert!(status.status.success(), "{}", describe(&status));
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        report["daemon"]["entries"][0]["holder"], "caller",
+        "{report}"
+    );
+    assert!(!String::from_utf8_lossy(&status.stdout).contains(&user_token));
+    let (check, report) = daemon_bridge_check(&env);
+    assert_eq!(check["status"], "ok", "{report}");
+    lines.push(format!(
+        "status and doctor: {}",
+        check["detail"].as_str().unwrap_or_default()
+    ));
 
     // 3. `logout` takes it back: the daemon's netrc is what it was, byte for byte.
     let out = cli_as(&env, NOBODY, &["logout"]);
     assert!(out.status.success(), "logout: {}", describe(&out));
     assert_eq!(fs::read_to_string(&daemon_netrc).unwrap(), OTHER_ENTRIES);
+    let (check, report) = daemon_bridge_check(&env);
+    assert_eq!(check["status"], "fail", "{report}");
+    assert!(
+        check["fix"].as_str().unwrap_or_default().contains("login"),
+        "{check}"
+    );
     let mark = cache.mark();
     let (out, fetched) = daemon.realise_as(NOBODY, &home, &lab, TestPath::Other, &[]);
     assert!(!fetched, "fetched after logout: {}", describe(&out));
