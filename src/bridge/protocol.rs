@@ -234,7 +234,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
         bad(&e.to_string())
     })?;
     let host = match wire.host {
-        Some(h) => Some(check_host(&h).map_err(|why| bad(why))?),
+        Some(h) => Some(check_host(&h).map_err(&bad)?),
         None => None,
     };
     let need_host = || host.clone().ok_or_else(|| bad("\"host\" is missing"));

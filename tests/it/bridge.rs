@@ -316,7 +316,7 @@ fn refusals_leave_the_daemon_netrc_byte_identical() {
     let host = "cache.test".to_owned();
     let config = bridge_config(
         &idp,
-        &[host.clone()],
+        std::slice::from_ref(&host),
         &netrc,
         work.path(),
         &["nobody", "daemon"],
@@ -530,7 +530,7 @@ fn sigkill_during_writes_leaves_the_old_or_the_new_netrc() {
     let idp = Idp::start(IdpOptions::default());
     let (work, netrc) = work_dir();
     let host = "cache.test".to_owned();
-    let config = bridge_config(&idp, &[host.clone()], &netrc, work.path(), &[]);
+    let config = bridge_config(&idp, std::slice::from_ref(&host), &netrc, work.path(), &[]);
     let mut bridge = Bridge::start(work.path(), &config, idp.ca_pem_path());
     let tokens: Vec<String> = (0..2)
         .map(|_| {
