@@ -453,15 +453,7 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_what_is_not_a_jwt() {
-        for t in [
-            "",
-            "abc",
-            "a.b",
-            "a.b.c.d",
-            "x.!!!.y",
-            "a b.c.d",
-            "eyJ.eyJ.sig",
-        ] {
+        for t in ["", "a.b", "a b.c.d", "eyJ.eyJ.sig", "e30.e30.c2ln.x"] {
             assert!(
                 matches!(check(t), Err(Rejection::NotAJwt | Rejection::Shape)),
                 "{t}"

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::support::cache::summarize;
+use crate::support::cache::{CacheRequest, summarize};
 use crate::support::daemon::{
     Bridge, DAEMON_USER, NAMELESS, NOBODY, NixDaemon, as_user, give_to, open_dir,
 };
@@ -84,6 +84,16 @@ fn user_env(mut env: TestEnv, uid: u32, cache_host: &str, bridge: &Bridge) -> Te
     env
 }
 
+/// What the cache served since `mark`, all of it refused (and not nothing).
+fn refused_since(cache: &CacheServer, mark: usize) -> Vec<CacheRequest> {
+    let seen = cache.requests_since(mark);
+    assert!(
+        !seen.is_empty() && seen.iter().all(|r| r.status == 401),
+        "{seen:#?}"
+    );
+    seen
+}
+
 /// `doctor --json` as nobody: its `daemon-bridge` check, and the whole report.
 fn daemon_bridge_check(env: &TestEnv) -> (serde_json::Value, serde_json::Value) {
     let doctor = cli_as(env, NOBODY, &["doctor", "--json"]);
@@ -127,11 +137,7 @@ fn the_daemon_sees_a_users_login_without_trusted_users() {
     let mark = cache.mark();
     let (out, fetched) = daemon.realise_as(NOBODY, &home, &lab, TestPath::Main, &[]);
     assert!(!fetched, "fetched without a login: {}", describe(&out));
-    let seen = cache.requests_since(mark);
-    assert!(
-        seen.iter().all(|r| r.status == 401) && !seen.is_empty(),
-        "{seen:#?}"
-    );
+    let seen = refused_since(&cache, mark);
     lines.push(format!(
         "before login, plain: refused ({})",
         summarize(&seen)
@@ -261,11 +267,7 @@ fn the_daemon_sees_a_users_login_without_trusted_users() {
     let mark = cache.mark();
     let (out, fetched) = daemon.realise_as(NOBODY, &home, &lab, TestPath::Other, &[]);
     assert!(!fetched, "fetched after logout: {}", describe(&out));
-    let seen = cache.requests_since(mark);
-    assert!(
-        seen.iter().all(|r| r.status == 401) && !seen.is_empty(),
-        "{seen:#?}"
-    );
+    let seen = refused_since(&cache, mark);
     lines.push(format!(
         "after logout: refused ({}); daemon netrc byte-identical to before login",
         summarize(&seen)
@@ -610,4 +612,88 @@ fn sigkill_during_writes_leaves_the_old_or_the_new_netrc() {
         started.elapsed().as_secs_f64(),
         window / 1000
     ));
+}
+
+#[test]
+fn socket_activation_serves_the_socket_systemd_passes() {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let Ok(activate) = which("systemd-socket-activate") else {
+        print(
+            "[bridge::socket_activation_serves_the_socket_systemd_passes] SKIPPED: systemd-socket-activate is not installed (Debian's systemd package)",
+        );
+        return;
+    };
+    let (work, netrc) = work_dir();
+    // No provider: the keys are fetched lazily, and `status` needs none.
+    let config = format!(
+        "issuer = \"https://127.0.0.1:9\"\naudience = \"https://cache.test\"\ncache_hosts = [\"cache.test\"]\nnetrc_path = {:?}\nstate_dir = {:?}\n",
+        netrc.to_str().unwrap(),
+        work.path().join("state").to_str().unwrap()
+    );
+    let config_path = work.path().join("bridge.toml");
+    fs::write(&config_path, config).unwrap();
+    let socket = open_dir(work.path(), "run").join("activated.sock");
+    let unused = work.path().join("run").join("not-this.sock");
+    let log = work.path().join("bridge.log");
+    let mut child = Command::new(activate)
+        .arg("-l")
+        .arg(&socket)
+        .arg("--")
+        .arg(crate::support::cli_binary())
+        .args(["bridge", "serve", "--config"])
+        .arg(&config_path)
+        .arg("--socket")
+        .arg(&unused)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("start systemd-socket-activate");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no socket from systemd-socket-activate"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The first connection starts the bridge with the listening socket as fd 3.
+    let answer = {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(b"{\"v\":1,\"op\":\"status\"}\n").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    };
+    crate::support::proc::stop_group(&mut child, Duration::from_secs(2));
+    let stderr = fs::read_to_string(&log).unwrap_or_default();
+    let answer: serde_json::Value = serde_json::from_str(answer.trim_end())
+        .unwrap_or_else(|e| panic!("no answer ({e}): {answer:?}\n{stderr}"));
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["entries"][0]["holder"], "nobody", "{answer}");
+    assert!(
+        stderr.contains("listening on the socket systemd passed"),
+        "{stderr}"
+    );
+    assert!(
+        !unused.exists(),
+        "the bridge bound --socket despite socket activation"
+    );
+    print(
+        "[bridge::socket_activation_serves_the_socket_systemd_passes] LISTEN_FDS socket served; --socket left unbound",
+    );
+}
+
+fn which(program: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .ok_or(())
 }

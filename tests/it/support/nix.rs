@@ -332,10 +332,7 @@ impl NixLab {
         let output = self.nix_in("nix-store", &args, &home);
         let elapsed = started.elapsed();
 
-        let expected = match f.path {
-            TestPath::Main => &self.main_text,
-            TestPath::Other => &self.other_text,
-        };
+        let expected = self.text_of(f.path);
         let fetched = output.status.success() && {
             let valid = self.nix_in(
                 "nix-store",
