@@ -394,6 +394,31 @@ fn refusals_leave_the_daemon_netrc_byte_identical() {
         "bad-request",
     ));
 
+    // A key id the JWKS does not have (a rotation?): fetched again once, then not for a minute.
+    idp.clear_request_log();
+    let live = fresh();
+    let rotated = |kid: &str| {
+        let t = unsigned(&live, Some(&format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#)));
+        format!("{t}c2ln")
+    };
+    refused.push(expect(
+        "an unknown key id",
+        bridge.request(&put(&host, &rotated("rotated-1"))),
+        "bad-token",
+    ));
+    refused.push(expect(
+        "another unknown key id at once",
+        bridge.request(&put(&host, &rotated("rotated-2"))),
+        "bad-token",
+    ));
+    let jwks_fetches = idp.count_requests("GET", "/jwks", &[]);
+    assert_eq!(
+        jwks_fetches,
+        1,
+        "JWKS fetches for two unknown key ids: {}",
+        idp.request_log()
+    );
+
     // A caller that is not allowed: its own login works, the hand-over fails with one line.
     let stranger = user_env(TestEnv::new_server(&idp), NAMELESS, &host, &bridge);
     let out = cli_as(&stranger, NAMELESS, &["service-account"]);
@@ -461,7 +486,7 @@ fn refusals_leave_the_daemon_netrc_byte_identical() {
         );
     }
     print(&format!(
-        "[bridge::refusals_leave_the_daemon_netrc_byte_identical] {:.1} s: {} refusals, daemon netrc byte-identical after each\n  {}",
+        "[bridge::refusals_leave_the_daemon_netrc_byte_identical] {:.1} s: {} refusals, daemon netrc byte-identical after each; JWKS fetches for two unknown key ids within a minute: {jwks_fetches}\n  {}",
         started.elapsed().as_secs_f64(),
         refused.len(),
         refused.join("\n  ")
