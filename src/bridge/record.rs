@@ -68,9 +68,11 @@ pub fn read(path: &Path) -> Records {
     }
 }
 
+/// Atomic, not fsynced: after a power loss an older record may come back, and speaks for
+/// nobody then (its fingerprint does not match), which costs only a root-run remove.
 pub fn write(path: &Path, records: &Records) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(records).context("cannot encode the records")?;
-    fs::write_atomic(path, &bytes)
+    fs::write_atomic_with(path, &bytes, fs::Durability::ProcessKill)
 }
 
 #[cfg(test)]

@@ -18,14 +18,16 @@ impl Doctor<'_> {
     pub(super) fn bridge_checks(&self, config: &Config, session: Option<&Session>) -> Vec<Check> {
         let config_file = config.source.display();
         let socket = match (&config.daemon_bridge, config.daemon_bridge.socket()) {
+            // Nothing to check is nothing wrong: the nix-daemon check says whether the daemon
+            // reads the user's netrc.
             (DaemonBridge::Off, _) => {
-                return vec![Check::skip(
+                return vec![Check::ok(
                     BRIDGE_CHECK,
                     format!("daemon_bridge = false in {config_file}"),
                 )];
             }
             (_, None) => {
-                return vec![Check::skip(
+                return vec![Check::ok(
                     BRIDGE_CHECK,
                     format!(
                         "no daemon bridge on this machine ({DEFAULT_SOCKET} does not exist): a multi-user Nix daemon sees the token only if you are in trusted-users"

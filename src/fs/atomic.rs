@@ -39,8 +39,25 @@ pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// Replaces `path` (already resolved) with `contents`, atomically, mode 0600.
+/// What a finished write must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A power loss: the file and its directory are fsynced (the netrc, the store).
+    PowerLoss,
+    /// A killed process only: the rename is still atomic, but after a power loss the old file
+    /// may be back. For records that only advise (the bridge's entry records), where the
+    /// fsyncs would double the cost of a write that is fsynced already.
+    ProcessKill,
+}
+
+/// Replaces `path` (already resolved) with `contents`, atomically, mode 0600, durably.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    write_atomic_with(path, contents, Durability::PowerLoss)
+}
+
+/// [`write_atomic`] with the durability the caller needs.
+pub fn write_atomic_with(path: &Path, contents: &[u8], durability: Durability) -> Result<()> {
+    let synced = durability == Durability::PowerLoss;
     let dir = parent_of(path);
     create_private_dir(dir)?;
     let tmp = sibling_name(
@@ -58,9 +75,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         // under an odd umask (and never more open than that).
         file.set_permissions(fs::Permissions::from_mode(PRIVATE_FILE_MODE))?;
         file.write_all(contents)?;
-        file.sync_all()?;
+        if synced {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if synced {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
