@@ -13,7 +13,7 @@
 
 let
   cfg = config.programs.nix-cache-login;
-  settingsFormat = pkgs.formats.toml { };
+  common = import ./nix/module-common.nix { inherit lib pkgs; };
   exe = lib.getExe cfg.package;
   inherit (pkgs.stdenv.hostPlatform) isLinux isDarwin;
 
@@ -24,32 +24,23 @@ let
     XDG_STATE_HOME = config.xdg.stateHome;
     XDG_CACHE_HOME = config.xdg.cacheHome;
   };
+
+  baseOptions = common.baseOptions {
+    enable = "nix-cache-login, which keeps an OIDC access token for a private Nix binary cache in a netrc file";
+    exampleClientId = "nix-cache-login";
+    settingsDescription = ''
+      Configuration written to {file}`$XDG_CONFIG_HOME/nix-cache-login/config.toml`.
+      Keys: `issuer`, `client_id`, `cache_host` or `cache_hosts`, `netrc_path`
+      (default {file}`$XDG_CONFIG_HOME/nix/netrc`), `scopes`, `netrc_login`,
+      `callback_port`, `[profiles.NAME]`. Nothing is written when this is empty.
+    '';
+  };
 in
 {
   _class = "homeManager";
 
   options.programs.nix-cache-login = {
-    enable = lib.mkEnableOption "nix-cache-login, which keeps an OIDC access token for a private Nix binary cache in a netrc file";
-
-    package = lib.mkPackageOption pkgs "nix-cache-login" { };
-
-    settings = lib.mkOption {
-      type = settingsFormat.type;
-      default = { };
-      example = lib.literalExpression ''
-        {
-          issuer = "https://sso.example.com/realms/nix";
-          client_id = "nix-cache-login";
-          cache_host = "cache.example.com";
-        }
-      '';
-      description = ''
-        Configuration written to {file}`$XDG_CONFIG_HOME/nix-cache-login/config.toml`.
-        Keys: `issuer`, `client_id`, `cache_host` or `cache_hosts`, `netrc_path`
-        (default {file}`$XDG_CONFIG_HOME/nix/netrc`), `scopes`, `netrc_login`,
-        `callback_port`, `[profiles.NAME]`. Nothing is written when this is empty.
-      '';
-    };
+    inherit (baseOptions) enable package settings;
 
     refresh = {
       enable = lib.mkOption {
@@ -93,7 +84,7 @@ in
 
       (lib.mkIf (cfg.settings != { }) {
         xdg.configFile."nix-cache-login/config.toml".source =
-          settingsFormat.generate "nix-cache-login-config.toml" cfg.settings;
+          common.settingsFormat.generate "nix-cache-login-config.toml" cfg.settings;
       })
 
       (lib.mkIf (cfg.refresh.enable && isLinux) {

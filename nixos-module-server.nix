@@ -14,11 +14,21 @@
 
 let
   cfg = config.services.nix-cache-login-server;
-  settingsFormat = pkgs.formats.toml { };
-  common = import ./nix/module-common.nix { inherit lib; };
+  common = import ./nix/module-common.nix { inherit lib pkgs; };
 
   configPath = "/etc/nix-cache-login/config.toml";
   credentialName = "client-secret";
+
+  baseOptions = common.baseOptions {
+    enable = "a timer that keeps a service-account (client credentials) access token for a private Nix binary cache in the Nix daemon's netrc";
+    exampleClientId = "nix-cache-ci";
+    settingsDescription = ''
+      The configuration, written to {file}`${configPath}`. The module adds
+      `netrc_path` (from {option}`netrcPath`) and, when {option}`clientSecretFile` is
+      set, `client_secret_file = "$CREDENTIALS_DIRECTORY/${credentialName}"`.
+      Set either this or {option}`configFile`.
+    '';
+  };
 
   # What the module adds to `settings`: where the netrc goes (so that the sandbox below and
   # the tool agree on it) and where the secret shows up inside the unit.
@@ -34,34 +44,14 @@ let
     if cfg.configFile != null then
       cfg.configFile
     else
-      settingsFormat.generate "nix-cache-login-server.toml" generatedSettings;
+      common.settingsFormat.generate "nix-cache-login-server.toml" generatedSettings;
 
 in
 {
   _class = "nixos";
 
   options.services.nix-cache-login-server = {
-    enable = lib.mkEnableOption "a timer that keeps a service-account (client credentials) access token for a private Nix binary cache in the Nix daemon's netrc";
-
-    package = lib.mkPackageOption pkgs "nix-cache-login" { };
-
-    settings = lib.mkOption {
-      type = settingsFormat.type;
-      default = { };
-      example = lib.literalExpression ''
-        {
-          issuer = "https://sso.example.com/realms/nix";
-          client_id = "nix-cache-ci";
-          cache_host = "cache.example.com";
-        }
-      '';
-      description = ''
-        The configuration, written to {file}`${configPath}`. The module adds
-        `netrc_path` (from {option}`netrcPath`) and, when {option}`clientSecretFile` is
-        set, `client_secret_file = "$CREDENTIALS_DIRECTORY/${credentialName}"`.
-        Set either this or {option}`configFile`.
-      '';
-    };
+    inherit (baseOptions) enable package settings;
 
     configFile = lib.mkOption {
       type = lib.types.nullOr lib.types.path;

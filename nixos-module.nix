@@ -18,8 +18,24 @@
 let
   cfg = config.programs.nix-cache-login;
   bridge = cfg.daemonBridge;
-  settingsFormat = pkgs.formats.toml { };
-  common = import ./nix/module-common.nix { inherit lib; };
+  common = import ./nix/module-common.nix { inherit lib pkgs; };
+
+  baseOptions = common.baseOptions {
+    enable = "nix-cache-login, which keeps an OIDC access token for a private Nix binary cache in a netrc file";
+    exampleClientId = "nix-cache-login";
+    settingsDescription = ''
+      System-wide default configuration, written to
+      {file}`/etc/nix-cache-login/config.toml`. The tool reads it only when neither
+      `--config`, {env}`NIX_CACHE_LOGIN_CONFIG` nor the user's
+      {file}`$XDG_CONFIG_HOME/nix-cache-login/config.toml` gives a config. Keys:
+      `issuer`, `client_id`, `cache_host` or `cache_hosts`, `netrc_path` (default
+      {file}`$XDG_CONFIG_HOME/nix/netrc`; `$VAR`, `''${VAR}` and a leading `~` are
+      expanded per user), `scopes`, `netrc_login`, `callback_port`, `daemon_bridge`,
+      `[profiles.NAME]`. With {option}`daemonBridge.enable`, `daemon_bridge` is set to the
+      bridge's socket unless given here.
+      Nothing is written when this is empty.
+    '';
+  };
 
   # Fixed by the tool and the units it ships (systemd/nix-cache-login-bridge.*).
   bridgeSocket = "/run/nix-cache-login/bridge.sock";
@@ -50,7 +66,7 @@ let
   // lib.optionalAttrs (bridge.clientId != null) { client_id = bridge.clientId; }
   // lib.optionalAttrs (bridge.audience != null) { inherit (bridge) audience; }
   // lib.optionalAttrs (bridge.netrcLogin != null) { netrc_login = bridge.netrcLogin; };
-  bridgeConfig = settingsFormat.generate "nix-cache-login-bridge.toml" bridgeSettings;
+  bridgeConfig = common.settingsFormat.generate "nix-cache-login-bridge.toml" bridgeSettings;
 
   # The client config names the bridge's socket: the tool would find the default one by
   # itself, but a config that says so shows where every login goes.
@@ -84,33 +100,7 @@ in
       ];
 
   options.programs.nix-cache-login = {
-    enable = lib.mkEnableOption "nix-cache-login, which keeps an OIDC access token for a private Nix binary cache in a netrc file";
-
-    package = lib.mkPackageOption pkgs "nix-cache-login" { };
-
-    settings = lib.mkOption {
-      type = settingsFormat.type;
-      default = { };
-      example = lib.literalExpression ''
-        {
-          issuer = "https://sso.example.com/realms/nix";
-          client_id = "nix-cache-login";
-          cache_host = "cache.example.com";
-        }
-      '';
-      description = ''
-        System-wide default configuration, written to
-        {file}`/etc/nix-cache-login/config.toml`. The tool reads it only when neither
-        `--config`, {env}`NIX_CACHE_LOGIN_CONFIG` nor the user's
-        {file}`$XDG_CONFIG_HOME/nix-cache-login/config.toml` gives a config. Keys:
-        `issuer`, `client_id`, `cache_host` or `cache_hosts`, `netrc_path` (default
-        {file}`$XDG_CONFIG_HOME/nix/netrc`; `$VAR`, `''${VAR}` and a leading `~` are
-        expanded per user), `scopes`, `netrc_login`, `callback_port`, `daemon_bridge`,
-        `[profiles.NAME]`. With {option}`daemonBridge.enable`, `daemon_bridge` is set to the
-        bridge's socket unless given here.
-        Nothing is written when this is empty.
-      '';
-    };
+    inherit (baseOptions) enable package settings;
 
     refresh = {
       enable = lib.mkOption {
@@ -247,7 +237,7 @@ in
 
       (lib.mkIf (cfg.settings != { }) {
         environment.etc."nix-cache-login/config.toml".source =
-          settingsFormat.generate "nix-cache-login-config.toml" clientSettings;
+          common.settingsFormat.generate "nix-cache-login-config.toml" clientSettings;
       })
 
       (lib.mkIf cfg.refresh.enable {

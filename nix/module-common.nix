@@ -1,11 +1,49 @@
-# What the NixOS modules share (nixos-module.nix, nixos-module-server.nix): the sandbox of a
-# root service that keeps a netrc, the rule for where that netrc may live, and the empty
-# placeholder Lix and Determinate Nix need before the first token.
+# What the modules share (home-module.nix, nixos-module.nix, nixos-module-server.nix): the
+# options each one opens with and the TOML its config is written in; and, for the two NixOS
+# modules, the sandbox of a root service that keeps a netrc, the rule for where that netrc
+# may live, and the empty placeholder Lix and Determinate Nix need before the first token.
 #
-#   common = import ./nix/module-common.nix { inherit lib; };
-{ lib }:
+#   common = import ./nix/module-common.nix { inherit lib pkgs; };
+#
+# Imported by path, so a module keeps working when it is imported alone from a checkout
+# (not through flake.nix).
+{ lib, pkgs }:
 
+let
+  # The format of every config file the tool reads.
+  settingsFormat = pkgs.formats.toml { };
+in
 {
+  inherit settingsFormat;
+
+  # `enable`, `package` and `settings`, which every module opens with. Only what the
+  # module turns on (`enable`, the text after "Whether to enable"), the client in the
+  # settings' example and where the settings are written (`settingsDescription`) differ.
+  baseOptions =
+    {
+      enable,
+      exampleClientId,
+      settingsDescription,
+    }:
+    {
+      enable = lib.mkEnableOption enable;
+
+      package = lib.mkPackageOption pkgs "nix-cache-login" { };
+
+      settings = lib.mkOption {
+        type = settingsFormat.type;
+        default = { };
+        example = lib.literalExpression ''
+          {
+            issuer = "https://sso.example.com/realms/nix";
+            client_id = "${exampleClientId}";
+            cache_host = "cache.example.com";
+          }
+        '';
+        description = settingsDescription;
+      };
+    };
+
   # systemd sandboxing for a service that talks HTTPS to the identity provider and writes
   # one netrc. The netrc writer replaces the file atomically and locks it, so it creates
   # NETRC.lock and .NETRC.tmp.* beside it: the whole directory must be writable, and

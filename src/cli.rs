@@ -43,12 +43,19 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Get an access token with the client-credentials grant (servers, timers)
     ServiceAccount(RefreshArgs),
+    /// Log a CI job in with its platform's own OIDC token (GitHub Actions, GitLab CI, a
+    /// token file or variable): no stored secret
+    #[command(after_help = CI_HELP)]
+    Ci(CiArgs),
     /// Show what is stored and when it expires (no network)
     Status(StatusArgs),
     /// Revoke the tokens at the provider and remove the netrc entry and stored tokens
     Logout,
     /// Print a valid access token on stdout, refreshing it first when it is about to expire
     Token(TokenArgs),
+    /// First run: check the issuer, write the config, print the lines Nix needs, offer to
+    /// log in
+    Init(InitArgs),
     /// Print a shell completion script on stdout
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout
@@ -88,7 +95,7 @@ pub struct BridgeStatusArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args)]
 pub struct LoginArgs {
     /// Only print the login URL; do not open a browser
     #[arg(long, conflicts_with = "device")]
@@ -108,8 +115,52 @@ pub struct LoginArgs {
 }
 
 #[derive(Debug, Clone, Args, Default)]
+pub struct InitArgs {
+    /// The OIDC issuer URL (asked for on a terminal when missing)
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+
+    /// The OIDC client ID (asked for on a terminal when missing)
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// The cache's host name, optionally with :port (asked for on a terminal when missing)
+    #[arg(long, value_name = "HOST")]
+    pub cache_host: Option<String>,
+
+    /// Replace a config file that exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args, Default)]
 pub struct RefreshArgs {
     /// Do nothing when the current access token stays valid at least this long (e.g. 15m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_valid: Option<Duration>,
+}
+
+const CI_HELP: &str = "\
+Each setting may also come from the environment (NIX_CACHE_LOGIN_CI_SOURCE, _GRANT,
+_AUDIENCE) or the config's [ci] table; a flag wins, then the environment, then the file.
+CI tokens live 5 to 10 minutes: run `ci --min-valid 4m` again before each long step.";
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct CiArgs {
+    /// Where the job's token comes from: github-actions, gitlab, file:PATH, env:VAR
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+
+    /// How it becomes the cache's token: jwt-bearer, token-exchange, client-assertion,
+    /// direct (the job's token itself goes into the netrc)
+    #[arg(long, value_name = "GRANT")]
+    pub grant: Option<String>,
+
+    /// The audience to ask the CI platform for (and to expect in the job's token)
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// Do nothing when the current access token stays valid at least this long (e.g. 4m)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub min_valid: Option<Duration>,
 }
@@ -150,17 +201,25 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// `login` without flags (the command line's defaults), for a login no flags were given to:
+/// no subcommand, or `init`'s offer.
+impl Default for LoginArgs {
+    fn default() -> Self {
+        LoginArgs {
+            no_browser: false,
+            browser: false,
+            device: false,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
 impl Cli {
     /// The subcommand to run: `login` when none is given.
     pub fn subcommand(&self) -> Command {
         match &self.command {
             Some(c) => c.clone(),
-            None => Command::Login(LoginArgs {
-                no_browser: false,
-                browser: false,
-                device: false,
-                timeout: Duration::from_secs(300),
-            }),
+            None => Command::Login(LoginArgs::default()),
         }
     }
 }
@@ -217,6 +276,15 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn login_defaults_are_the_command_lines() {
+        let cli = Cli::try_parse_from(["nix-cache-login", "login"]).unwrap();
+        let Some(Command::Login(parsed)) = cli.command else {
+            panic!("not login")
+        };
+        assert_eq!(parsed.timeout, LoginArgs::default().timeout);
     }
 
     #[test]

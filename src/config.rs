@@ -34,6 +34,8 @@ pub struct Config {
     pub callback_port: u16,
     /// Where to hand new tokens to the Nix daemon (`daemon_bridge`).
     pub daemon_bridge: crate::bridge::client::DaemonBridge,
+    /// The `[ci]` table, for `nix-cache-login ci`.
+    pub ci: crate::ci::CiConfig,
 }
 
 impl Config {
@@ -58,6 +60,7 @@ struct Keys {
     netrc_login: Option<String>,
     callback_port: Option<u16>,
     daemon_bridge: Option<toml::Value>,
+    ci: Option<crate::ci::CiKeys>,
     profiles: Option<BTreeMap<String, Keys>>,
 }
 
@@ -85,6 +88,10 @@ impl Keys {
             netrc_login: over.netrc_login.or(self.netrc_login),
             callback_port: over.callback_port.or(self.callback_port),
             daemon_bridge: over.daemon_bridge.or(self.daemon_bridge),
+            ci: match (self.ci, over.ci) {
+                (Some(base), Some(over)) => Some(base.overlay(over)),
+                (base, over) => over.or(base),
+            },
             profiles: None,
         }
     }
@@ -104,6 +111,12 @@ pub trait Environment {
     /// `$XDG_STATE_HOME`, or `~/.local/state`: where the token store lives.
     fn state_home(&self) -> Option<PathBuf> {
         xdg_dir(self, "XDG_STATE_HOME", ".local/state")
+    }
+
+    /// Where a system file (`/etc/...`, `/proc`) is on this machine: itself, except in
+    /// tests that lay out a machine of their own under a directory.
+    fn system_path(&self, path: &Path) -> PathBuf {
+        path.to_path_buf()
     }
 
     /// `$XDG_CACHE_HOME`, or `~/.cache`: where discovery documents are cached.
@@ -154,8 +167,7 @@ pub fn locate(explicit: Option<&Path>, env: &dyn Environment) -> Result<PathBuf,
         };
     }
     let mut tried = vec![format!("${ENV_CONFIG} (unset)")];
-    if let Some(dir) = env.config_home() {
-        let user = dir.join("nix-cache-login/config.toml");
+    if let Some(user) = user_config(env) {
         if user.is_file() {
             return Ok(user);
         }
@@ -167,9 +179,34 @@ pub fn locate(explicit: Option<&Path>, env: &dyn Environment) -> Result<PathBuf,
     }
     tried.push(SYSTEM_CONFIG.to_string());
     Err(ConfigError::not_found(format!(
-        "no config file found; tried --config (not given), {}",
+        "no config file found; tried --config (not given), {}; run `nix-cache-login init` to write one",
         tried.join(", ")
     )))
+}
+
+/// The user's config file: `$XDG_CONFIG_HOME/nix-cache-login/config.toml`.
+fn user_config(env: &dyn Environment) -> Option<PathBuf> {
+    env.config_home()
+        .map(|dir| dir.join("nix-cache-login/config.toml"))
+}
+
+/// Where `init` writes a new config: `--config`, `$NIX_CACHE_LOGIN_CONFIG`, or the user's
+/// file, so that [`locate`] finds it next.
+pub fn new_config_path(
+    explicit: Option<&Path>,
+    env: &dyn Environment,
+) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = env.var(ENV_CONFIG) {
+        return Ok(PathBuf::from(path));
+    }
+    user_config(env).ok_or_else(|| {
+        ConfigError::invalid(
+            "neither $XDG_CONFIG_HOME nor $HOME is set: name the config file with --config",
+        )
+    })
 }
 
 /// Locates, reads, parses and checks the config.
@@ -335,6 +372,7 @@ impl Config {
             netrc_login,
             callback_port: keys.callback_port.unwrap_or(0),
             daemon_bridge,
+            ci: crate::ci::CiConfig::from_keys(keys.ci.unwrap_or_default(), &at)?,
         })
     }
 }

@@ -50,6 +50,7 @@ pub enum NextStep {
     Login,
     Refresh,
     ServiceAccount,
+    Ci,
 }
 
 impl NextStep {
@@ -59,6 +60,7 @@ impl NextStep {
             NextStep::Login => "login",
             NextStep::Refresh => "refresh",
             NextStep::ServiceAccount => "service-account",
+            NextStep::Ci => "ci",
         }
     }
 }

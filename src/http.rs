@@ -19,10 +19,18 @@ use crate::config::Environment;
 pub const ENV_HTTP_TIMEOUT: &str = "NIX_CACHE_LOGIN_HTTP_TIMEOUT";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle connection is kept for reuse. The requests of one run follow each other
+/// within milliseconds; but a connection kept while a person logs in outlives the server's
+/// keep-alive (Node's default is 5 s), and reusing it races the server's close: the token
+/// request is reset (seen in the login tests under load).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// The https proxy the environment names (reqwest uses it), without credentials: for
+    /// telling a refused tunnel.
+    proxy: Option<String>,
 }
 
 impl HttpClient {
@@ -46,15 +54,25 @@ impl HttpClient {
             .user_agent(concat!("nix-cache-login/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .timeout(timeout)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             // OAuth endpoints must not redirect; following one could send credentials elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot set up the HTTP client (TLS trust store)")?;
-        Ok(HttpClient { inner })
+        Ok(HttpClient {
+            inner,
+            proxy: proxy_in_use(env),
+        })
     }
 
     pub fn reqwest(&self) -> &reqwest::Client {
         &self.inner
+    }
+
+    /// reqwest's Display stops at "error sending request"; the useful part (refused, timed
+    /// out, unknown issuer, a proxy's refusal) is further down the source chain.
+    pub fn describe_error(&self, e: &reqwest::Error) -> String {
+        describe_reqwest_error(e, self.proxy.as_deref())
     }
 
     async fn execute(
@@ -70,7 +88,7 @@ impl HttpClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| HttpError::new(&url, e))?;
+            .map_err(|e| HttpError::new(&url, e, self.proxy.as_deref()))?;
         let mut builder = http::Response::builder().status(response.status());
         for (name, value) in response.headers() {
             builder = builder.header(name, value);
@@ -80,7 +98,9 @@ impl HttpClient {
         // oauth2 reads every answer but 200 as an OAuth error response (RFC 6749 5.2); when
         // it is none (an HTML error page, an empty body) it reports a JSON parse failure or
         // an empty response and the status is lost. Report such an answer by its status.
-        if status != http::StatusCode::OK && !is_oauth_error(&body) {
+        // A 5xx is the server failing even when it words it as an OAuth error
+        // (`server_error`, `temporarily_unavailable`): not a refusal of the grant.
+        if status != http::StatusCode::OK && (status.is_server_error() || !is_oauth_error(&body)) {
             return Err(HttpError::status(&url, status));
         }
         builder
@@ -109,7 +129,11 @@ pub async fn read_body(url: &str, mut response: reqwest::Response) -> Result<Vec
         return Err(too_big());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::new(url, e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| HttpError::new(url, e, None))?
+    {
         if body.len() + chunk.len() > MAX_BODY {
             return Err(too_big());
         }
@@ -132,10 +156,10 @@ pub struct HttpError {
 }
 
 impl HttpError {
-    fn new(url: &str, e: reqwest::Error) -> HttpError {
+    fn new(url: &str, e: reqwest::Error, proxy: Option<&str>) -> HttpError {
         HttpError {
             url: strip_query(url),
-            cause: describe_reqwest_error(&e),
+            cause: describe_reqwest_error(&e, proxy),
             is_connect: e.is_connect(),
             is_timeout: e.is_timeout(),
             status: None,
@@ -180,9 +204,8 @@ pub fn strip_query(url: &str) -> String {
     url.split(['?', '#']).next().unwrap_or(url).to_string()
 }
 
-/// reqwest's Display stops at "error sending request"; the useful part (refused, timed out,
-/// unknown issuer) is further down the source chain.
-pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
+/// See [`HttpClient::describe_error`]; `proxy` is the one in use, if known.
+fn describe_reqwest_error(e: &reqwest::Error, proxy: Option<&str>) -> String {
     if e.is_timeout() {
         return "timed out".to_string();
     }
@@ -197,11 +220,29 @@ pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
         Some(i) => deepest[..i].to_string(),
         None => deepest,
     };
-    if e.is_connect() {
+    if e.is_connect() && deepest.contains("tunnel error") {
+        // hyper-util says only "tunnel error: unsuccessful" when the proxy answers CONNECT
+        // with anything but 200 (a 403 from a proxy that does not let this client out).
+        format!(
+            "cannot connect: the proxy {} refused to open a tunnel (check HTTPS_PROXY and NO_PROXY)",
+            proxy.unwrap_or("from the environment")
+        )
+    } else if e.is_connect() {
         format!("cannot connect: {deepest}")
     } else {
         deepest
     }
+}
+
+/// The https proxy `env` names, without any user name or password in it.
+fn proxy_in_use(env: &dyn Environment) -> Option<String> {
+    let value = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .find_map(|name| env.var(name))?;
+    let mut url = url::Url::parse(&value).ok()?;
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(url.as_str().trim_end_matches('/').to_string())
 }
 
 impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {

@@ -48,7 +48,8 @@ pub fn decode_claims(token: &str) -> Option<Claims> {
     serde_json::from_slice(&json).ok()
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// A claim that is one string or a list of them (`aud`), as a list.
+pub fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {

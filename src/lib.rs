@@ -3,6 +3,7 @@
 //! reach the pure parts.
 
 pub mod bridge;
+pub mod ci;
 pub mod cli;
 pub mod clock;
 pub mod commands;

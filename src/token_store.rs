@@ -42,6 +42,10 @@ pub struct Session {
     pub username: Option<String>,
     /// Unix seconds when the access token was obtained.
     pub obtained_at: i64,
+    /// A `ci` session: where the job's token came from and how it was used, so that
+    /// `token` can do the same again and `status` can say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<crate::ci::Settings>,
 }
 
 impl Session {
@@ -60,6 +64,7 @@ impl Session {
             subject: None,
             username: None,
             obtained_at,
+            ci: None,
         }
     }
 

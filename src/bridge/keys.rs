@@ -12,7 +12,7 @@ use openidconnect::core::CoreJsonWebKey;
 
 use crate::clock;
 use crate::http::HttpClient;
-use crate::oidc::discovery::{Discovery, Documents, Jwks};
+use crate::oidc::discovery::{Discovery, Documents, Jwks, MinTtl};
 
 /// The least time between two fetches forced by an unknown key id.
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -43,6 +43,9 @@ impl KeyCache {
             http,
             issuer: &self.issuer,
             cache: Some(self.cache_file.clone()),
+            // A key set sent with no-store is still kept an hour: a rotation is caught by
+            // the refetch on an unknown key id.
+            min_ttl: MinTtl::DEFAULT,
         }
     }
 

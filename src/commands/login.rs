@@ -18,7 +18,7 @@ use crate::oidc::client::{Provider, Tokens};
 use crate::oidc::device::{self, DeviceAuthorization};
 use crate::oidc::discovery::Jwks;
 use crate::oidc::id_token;
-use crate::oidc::loopback::CallbackListener;
+use crate::oidc::loopback::{CallbackError, CallbackListener};
 use crate::session::{Grant, IfNetrcFails, Sessions};
 
 pub async fn run(sessions: &Sessions<'_>, args: &LoginArgs) -> Result<()> {
@@ -193,7 +193,8 @@ async fn browser_login(
     let listener = CallbackListener::bind(config.callback_port)
         .await?
         .with_label(config.cache_hosts.join(", "));
-    let authorization = Authorization::new(provider, listener.redirect_uri(), &config.scopes)?;
+    let redirect_uri = listener.redirect_uri();
+    let authorization = Authorization::new(provider, redirect_uri.clone(), &config.scopes)?;
     let url = authorization.url();
 
     let opened = if args.no_browser {
@@ -221,9 +222,35 @@ async fn browser_login(
         args.timeout.as_secs()
     );
 
-    let code = listener.wait(authorization.state(), args.timeout).await?;
+    let code = listener
+        .wait(authorization.state(), args.timeout)
+        .await
+        .map_err(|e| with_redirect_hint(e, config, &redirect_uri))?;
     let (tokens, nonce) = authorization.exchange(provider, http, code).await?;
     Ok(BrowserLogin::Done(Box::new(tokens), nonce))
+}
+
+/// A login that times out is often a redirect URI the provider refused: the browser then
+/// shows the provider's error page and no callback ever comes. Say what to do about that.
+fn with_redirect_hint(e: CallbackError, config: &Config, redirect_uri: &str) -> anyhow::Error {
+    if !matches!(e, CallbackError::TimedOut(_)) {
+        return e.into();
+    }
+    let source = config.source.display();
+    let hint = if config.callback_port == 0 {
+        format!(
+            "if the browser stopped at an error page of the provider (invalid redirect_uri), it \
+             matches redirect URIs exactly, port included: register \
+             http://127.0.0.1:PORT/callback there with a fixed PORT and set callback_port = PORT \
+             in {source}"
+        )
+    } else {
+        format!(
+            "if the browser stopped at an error page of the provider (invalid redirect_uri), \
+             register {redirect_uri} there exactly as written (callback_port in {source})"
+        )
+    };
+    anyhow::anyhow!("{e}; {hint}")
 }
 
 async fn device_login(

@@ -21,6 +21,9 @@ pub async fn run(sessions: &Sessions<'_>) -> Result<()> {
     let revocation = match &session {
         Some(session) => sessions.revoke(session).await.map(|revocation| {
             match revocation {
+                Revocation::NotAsked => eprintln!(
+                    "A CI session has no refresh token; its access token ends at its expiry."
+                ),
                 Revocation::NoEndpoint => eprintln!(
                     "The provider {} offers no revocation endpoint; the tokens stay valid until they expire.",
                     sessions.config().issuer_str()

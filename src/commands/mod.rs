@@ -3,8 +3,10 @@
 //! no command calls another.
 
 mod bridge;
+mod ci;
 mod completions;
 mod doctor;
+mod init;
 mod login;
 mod logout;
 mod refresh;
@@ -15,9 +17,9 @@ mod token;
 use anyhow::{Context, Result};
 
 use crate::bridge::client::BridgeSink;
-use crate::cli::{BridgeCommand, Cli, Command};
+use crate::cli::{BridgeCommand, Cli, Command, LoginArgs};
 use crate::clock;
-use crate::config::{self, ProcessEnvironment};
+use crate::config::{self, Config, Environment, ProcessEnvironment};
 use crate::session::Sessions;
 use crate::token_store::Session;
 
@@ -39,31 +41,47 @@ pub fn run(cli: &Cli) -> Result<()> {
         Some(Command::Bridge(BridgeCommand::Status(args))) => {
             return bridge::status(cli, args, &env);
         }
+        // init writes the config the others load.
+        Some(Command::Init(args)) => {
+            let config = match block_on(init::run(cli, args, &env))? {
+                init::AfterInit::Done => return Ok(()),
+                init::AfterInit::LogIn(config) => config,
+            };
+            let sessions = sessions_for(*config, &env)?;
+            return block_on(login::run(&sessions, &LoginArgs::default()));
+        }
         _ => {}
     }
     let config = config::load(cli.config.as_deref(), cli.profile.as_deref(), &env)?;
     tracing::debug!(config = %config.source.display(), "loaded config");
-    let daemon_bridge = BridgeSink::for_config(&config);
-    let mut sessions = Sessions::new(config, &env)?;
-    if let Some(sink) = daemon_bridge {
-        sessions.add_sink(Box::new(sink));
-    }
+    let sessions = sessions_for(config, &env)?;
     match cli.subcommand() {
         Command::Status(args) => status::run(&sessions, &args),
         Command::Login(args) => block_on(login::run(&sessions, &args)),
         Command::Refresh(args) => block_on(refresh::run(&sessions, &args)),
         Command::ServiceAccount(args) => block_on(service_account::run(&sessions, &args)),
+        Command::Ci(args) => block_on(ci::run(&sessions, &args)),
         Command::Logout => block_on(logout::run(&sessions)),
         Command::Token(args) => block_on(token::run(&sessions, &args)),
         Command::Doctor(_) => unreachable!("doctor runs before the config is loaded"),
-        Command::Completions(_) | Command::Man | Command::Bridge(_) => {
-            unreachable!("completions, man and bridge run before the config is loaded")
+        Command::Completions(_) | Command::Man | Command::Init(_) | Command::Bridge(_) => {
+            unreachable!("completions, man, init and bridge run before the config is loaded")
         }
     }
 }
 
+/// The config's sessions, with the daemon bridge as a further sink when the config uses one.
+fn sessions_for(config: Config, env: &dyn Environment) -> Result<Sessions<'_>> {
+    let daemon_bridge = BridgeSink::for_config(&config);
+    let mut sessions = Sessions::new(config, env)?;
+    if let Some(sink) = daemon_bridge {
+        sessions.add_sink(Box::new(sink));
+    }
+    Ok(sessions)
+}
+
 /// One thread is plenty for one request at a time, and starts faster than a pool.
-pub(crate) fn block_on<F: std::future::Future<Output = Result<()>>>(future: F) -> Result<()> {
+pub(crate) fn block_on<T, F: std::future::Future<Output = Result<T>>>(future: F) -> Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

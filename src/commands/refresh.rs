@@ -14,9 +14,13 @@ pub async fn run(sessions: &Sessions<'_>, args: &RefreshArgs) -> Result<()> {
     let locked = sessions.lock()?;
     let session = sessions.current(&locked)?;
     if session.grant.renewal() != HowRenewed::RefreshToken {
+        let again = session.grant.start_step();
         return Err(LoginNeeded::with_step(
-            "the stored token came from `service-account`, which has no refresh token",
-            session.grant.start_step(),
+            format!(
+                "the stored token came from `{}`, which has no refresh token",
+                again.subcommand()
+            ),
+            again,
         )
         .into());
     }

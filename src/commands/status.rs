@@ -12,6 +12,7 @@ use crate::exit::{self, NextStep, Silent};
 use crate::jwt;
 use crate::netrc;
 use crate::session::Sessions;
+use crate::session::grant::Renewal;
 use crate::session::next::next_step;
 use crate::session::state::TokenState;
 use crate::token_store::{Grant, Session};
@@ -31,6 +32,8 @@ struct Report {
     #[serde(skip)]
     next: NextStep,
     grant: Option<Grant>,
+    /// A `ci` session: where the job's token came from and how it was used.
+    ci: Option<CiReport>,
     subject: Option<String>,
     username: Option<String>,
     access_token: Option<TokenReport>,
@@ -56,6 +59,13 @@ struct HostReport {
     netrc_entry: bool,
     /// The netrc holds the token of the stored session.
     matches_store: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct CiReport {
+    source: String,
+    grant: String,
+    audience: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -177,6 +187,14 @@ fn build(sessions: &Sessions<'_>, now: i64) -> Report {
         login_needed: state != TokenState::Valid && next == NextStep::Login,
         next,
         grant: session.as_ref().map(|s| s.grant),
+        ci: session
+            .as_ref()
+            .and_then(|s| s.ci.as_ref())
+            .map(|ci| CiReport {
+                source: ci.source.to_string(),
+                grant: ci.grant.to_string(),
+                audience: ci.audience.clone(),
+            }),
         subject: session
             .as_ref()
             .and_then(|s| s.subject.clone())
@@ -249,6 +267,17 @@ fn print_text(r: &Report) {
         };
         println!("  machine {:<20} {entry}", h.machine);
     }
+    if let Some(ci) = &r.ci {
+        println!(
+            "CI login:      {}, grant {}{}",
+            ci.source,
+            ci.grant,
+            ci.audience
+                .as_deref()
+                .map(|a| format!(", audience {a}"))
+                .unwrap_or_default()
+        );
+    }
     if let Some(who) = r.username.as_deref().or(r.subject.as_deref()) {
         println!("User:          {who}");
     }
@@ -262,11 +291,14 @@ fn print_text(r: &Report) {
     }
     match &r.refresh_token {
         Some(t) => println!("Refresh token: {}", when(t.expires_in_seconds)),
-        None if r.grant == Some(Grant::ClientCredentials) => println!(
-            "Refresh token: none (service account: run `{}` again)",
-            NextStep::ServiceAccount.subcommand()
-        ),
-        None => println!("Refresh token: none"),
+        None => match r.grant.filter(|g| g.renewal() == Renewal::RepeatGrant) {
+            Some(grant) => println!(
+                "Refresh token: none ({}: run `{}` again)",
+                grant.describe(),
+                grant.start_step().subcommand()
+            ),
+            None => println!("Refresh token: none"),
+        },
     }
     println!("Token store:   {}", r.token_store);
     if let Some(d) = &r.daemon {

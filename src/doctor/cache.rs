@@ -14,7 +14,7 @@ use super::netrc_entry::NetrcRead;
 use super::run::Doctor;
 use super::token::TokenFacts;
 use crate::config::Config;
-use crate::http::{self, HttpClient, describe_reqwest_error};
+use crate::http::{self, HttpClient};
 use crate::netrc;
 use crate::token_store::Session;
 
@@ -66,7 +66,7 @@ pub async fn probe(
                         .map(str::to_string),
                 };
             }
-            Err(e) => errors.push(format!("{url}: {}", describe_reqwest_error(&e))),
+            Err(e) => errors.push(format!("{url}: {}", http.describe_error(&e))),
         }
     }
     Answer::Unreachable { errors }
@@ -145,6 +145,7 @@ impl Doctor<'_> {
             } => (url, status, location),
         };
         let facts = credentials.map(|c| TokenFacts::of(&c.password));
+        let (why_403, ask_401) = forbidden_costs(status);
         match (status, &facts) {
             (200, Some(_)) => Check::ok(
                 "cache",
@@ -157,30 +158,31 @@ impl Doctor<'_> {
             (401 | 403, None) => Check::fail(
                 "cache",
                 format!(
-                    "{url}: HTTP {status}: the cache wants credentials, and the netrc has none for {}",
+                    "{url}: HTTP {status}: the cache wants credentials, and the netrc has none for {}{why_403}",
                     netrc::machine_name(host)
                 ),
-                format!("run `{}`", self.login_command(config)),
+                format!("run `{}`{ask_401}", self.login_command(config)),
             ),
             (401 | 403, Some(facts)) if facts.expired(self.now) => Check::fail(
                 "cache",
                 format!(
-                    "{url}: HTTP {status}: the cache refuses the netrc's token, which {}",
+                    "{url}: HTTP {status}: the cache refuses the netrc's token, which {}{why_403}",
                     facts.expiry(self.now)
                 ),
-                format!("run `{}`", self.renew_command(config, session)),
+                format!("run `{}`{ask_401}", self.renew_command(config, session)),
             ),
             (401 | 403, Some(facts)) => Check::fail(
                 "cache",
                 format!(
-                    "{url}: HTTP {status}: the cache refuses the netrc's token ({})",
+                    "{url}: HTTP {status}: the cache refuses the netrc's token ({}){why_403}",
                     facts.describe(self.now)
                 ),
                 format!(
                     "the token has not expired: check that the cache accepts tokens of issuer \
-                     {} with {} (ask its operator, or add the audience in the provider)",
+                     {} with {} (ask its operator, or add the audience in the provider){}{ask_401}",
                     config.issuer_str(),
-                    facts.audience()
+                    facts.audience(),
+                    facts.audience_advice()
                 ),
             ),
             (300..=399, _) => Check::warn(
@@ -203,6 +205,21 @@ impl Doctor<'_> {
             ),
         }
     }
+}
+
+/// What a 403 costs that a 401 does not, for the detail and the fix of the cache check;
+/// empty for any other status. Nix counts a 403 on a narinfo as "not found" and caches that
+/// like a 404, while a 401 is an error it reports (NixOS/nix http-binary-cache-store.cc).
+fn forbidden_costs(status: u16) -> (&'static str, &'static str) {
+    if status != 403 {
+        return ("", "");
+    }
+    (
+        "; a 403 is worse than a 401 here: Nix takes a 403 on a narinfo for \"this path is not \
+         in the cache\" and remembers that for narinfo-cache-negative-ttl (an hour by default), \
+         so paths stay missing after a good login, while a 401 is an error Nix reports",
+        "; and ask the cache's operator to answer 401, not 403, to a bad or missing token",
+    )
 }
 
 #[cfg(test)]

@@ -6,14 +6,18 @@
 //! [`run`] orders the checks and gathers the facts they share; one file per link:
 //! `config` (in [`run`]), [`provider`] (`issuer`, `discovery`), [`session`],
 //! [`netrc_file`] (`netrc-file`, `curl-limits`), [`netrc_entry`], [`nix_checks`]
-//! (`nix-conf`, `nix-netrc`, `nix-daemon`, `negative-cache`) and [`cache`].
+//! (`nix-conf`, `nix-netrc`, `nix-daemon`, `negative-cache`), [`determinate`]
+//! (`determinate-nixd`, run from `nix_checks`) and [`cache`]. [`nix_setup`] is no check: it
+//! is the lines Nix needs, which `init` prints.
 
 pub mod bridge;
 pub mod cache;
+pub mod determinate;
 pub mod netrc_entry;
 pub mod netrc_file;
 pub mod nix;
 pub mod nix_checks;
+pub mod nix_setup;
 pub mod provider;
 pub mod run;
 pub mod session;

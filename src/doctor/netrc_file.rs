@@ -95,8 +95,11 @@ pub fn check_limits(bytes: &[u8], curl: Option<CurlVersion>) -> Check {
             ),
         );
     }
-    let fix = "make the provider issue shorter access tokens (fewer groups, roles or claims \
-               in them), or keep the netrc's other lines short";
+    let fix = "make the provider issue shorter access tokens: in Keycloak, turn on \
+               \"Always use lightweight access token\" for the client (Keycloak 24 and later; \
+               the cache must then read claims it needs from introspection) or remove group, \
+               role and audience mappers the cache does not need; elsewhere, fewer groups, \
+               roles or claims in the token. Keep the netrc's other lines short too";
     let mut detail = old.clone();
     detail.extend(new.iter().cloned());
     detail.push(format!("({installed})"));
@@ -166,6 +169,11 @@ mod tests {
         assert_eq!(
             check_limits(long_token.as_bytes(), new).status,
             Status::Fail
+        );
+        let fix = check_limits(long_token.as_bytes(), new).fix.unwrap();
+        assert!(
+            fix.contains("lightweight access token") && fix.contains("mappers"),
+            "{fix}"
         );
         let fine = check_limits(b"machine a login b password c\n", old);
         assert_eq!(fine.status, Status::Ok);

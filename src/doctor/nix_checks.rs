@@ -37,7 +37,7 @@ pub fn checks(env: &dyn Environment, user: Option<&User>, tool: Option<&Tool>) -
         files,
         system,
         user,
-        determinate_sources(),
+        determinate_sources(env),
     );
     let mut checks = Vec::new();
     if !view.files.problems.is_empty() {
@@ -49,6 +49,12 @@ pub fn checks(env: &dyn Environment, user: Option<&User>, tool: Option<&Tool>) -
     }
     checks.push(view.netrc_check(tool));
     checks.push(view.daemon_check(user, tool));
+    if let Some(tool) = tool
+        && let Some(check) =
+            super::determinate::restart_check(env, tool.netrc, view.in_determinate(tool.netrc))
+    {
+        checks.push(check);
+    }
     checks.push(view.negative_cache_check());
     checks
 }
@@ -338,8 +344,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Determinate Nix's additional netrc files; `None` when it is not installed.
-fn determinate_sources() -> Option<Result<Vec<PathBuf>, String>> {
-    let text = match std::fs::read_to_string(nix::DETERMINATE_CONFIG) {
+fn determinate_sources(env: &dyn Environment) -> Option<Result<Vec<PathBuf>, String>> {
+    let text = match std::fs::read_to_string(env.system_path(Path::new(nix::DETERMINATE_CONFIG))) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => return Some(Err(format!("cannot read it: {e}"))),

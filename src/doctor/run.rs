@@ -159,9 +159,9 @@ impl<'a> Doctor<'a> {
             }) => Check::fail(
                 "config",
                 message,
-                "write $XDG_CONFIG_HOME/nix-cache-login/config.toml (or \
-                     /etc/nix-cache-login/config.toml) with issuer, client_id and cache_host, \
-                     or name one with --config",
+                "run `nix-cache-login init --issuer URL --client-id ID --cache-host HOST`, \
+                 which checks the issuer and writes $XDG_CONFIG_HOME/nix-cache-login/config.toml \
+                 (or name a config with --config)",
             ),
             Err(ConfigFailure { message, .. }) => Check::fail(
                 "config",

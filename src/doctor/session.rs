@@ -6,10 +6,12 @@ use super::Check;
 use super::run::Doctor;
 use crate::clock;
 use crate::exit::NextStep;
+use crate::oidc::scopes::OFFLINE_ACCESS;
 use crate::session::Sessions;
+use crate::session::grant::Renewal;
 use crate::session::next::can_refresh;
 use crate::session::state::TokenState;
-use crate::token_store::{Grant, Session};
+use crate::token_store::Session;
 
 impl Doctor<'_> {
     pub(super) fn session_check(
@@ -36,7 +38,10 @@ impl Doctor<'_> {
                 );
             }
         };
-        let kind = session.grant.describe();
+        let kind = match &session.ci {
+            Some(ci) => format!("CI job ({}, grant {})", ci.source, ci.grant),
+            None => session.grant.describe().to_string(),
+        };
         let who = session
             .username
             .as_deref()
@@ -53,10 +58,21 @@ impl Doctor<'_> {
         };
         let access = session.access_token_expires_at;
         let refresh = match (&session.refresh_token, session.grant) {
-            (_, Grant::ClientCredentials) => "no refresh token (service account)".to_string(),
+            (_, grant) if grant.renewal() == Renewal::RepeatGrant => {
+                format!("no refresh token ({})", grant.describe())
+            }
+            // Keycloak's `refresh_expires_in: 0`: an offline token with no fixed maximum,
+            // which still ends when left unused for the offline session idle timeout.
+            (Some(_), _) if session.refresh_token_expires_at.is_none() => {
+                "a refresh token with no fixed end (an offline token, Keycloak's \
+                 refresh_expires_in 0: it still ends when unused for the offline session \
+                 idle timeout, 30 days by default)"
+                    .to_string()
+            }
             (Some(_), _) => format!(
-                "refresh token until {}",
-                when(session.refresh_token_expires_at)
+                "refresh token until {}{}",
+                when(session.refresh_token_expires_at),
+                offline_hint(&sessions.config().scopes)
             ),
             (None, _) => "no refresh token".to_string(),
         };
@@ -85,5 +101,17 @@ impl Doctor<'_> {
                 ),
             )
         }
+    }
+}
+
+/// A refresh token with a fixed end ends the session then; `offline_access` asks for one
+/// that outlives the provider's SSO session (Keycloak: an offline token, when the realm
+/// gives the user the offline_access role).
+fn offline_hint(scopes: &[String]) -> &'static str {
+    if scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+        ""
+    } else {
+        " (add \"offline_access\" to scopes for one that outlives the SSO session, where the \
+         provider allows it)"
     }
 }

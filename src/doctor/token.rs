@@ -47,9 +47,31 @@ impl TokenFacts {
     pub fn audience(&self) -> String {
         match self.aud.as_slice() {
             [] => "no audience".to_string(),
+            [one] if self.aud_is_scope_list() => {
+                format!("audience {one:?} (a space-separated list of scopes)")
+            }
             [one] => format!("audience {one}"),
             many => format!("audiences {}", many.join(", ")),
         }
+    }
+
+    /// Some providers put the granted scopes, space-separated, into `aud` instead of the
+    /// client or an API: no audience a cache is set up for will match it.
+    pub fn aud_is_scope_list(&self) -> bool {
+        matches!(self.aud.as_slice(), [one] if one.split_whitespace().count() > 1)
+    }
+
+    /// For a cache that refuses the token: what an odd `aud` means for the cache's check.
+    pub fn audience_advice(&self) -> String {
+        if !self.aud_is_scope_list() {
+            return String::new();
+        }
+        "; this provider writes the granted scopes into aud, so a cache that checks aud \
+         against its own name refuses every token: have the provider put the cache's \
+         audience into aud (an audience mapper or resource indicator), or have the cache \
+         accept this issuer's tokens by a claim the provider does set (azp or client_id, \
+         or one scope of that list)"
+            .to_string()
     }
 
     /// `812-byte JWT, expires ... (in 4 min), audience https://cache.example.com`.
@@ -96,6 +118,16 @@ mod tests {
             "{}",
             facts.expiry(1180)
         );
+
+        let scopes = TokenFacts::of(jwt(r#"{"exp":1000,"aud":"openid profile email"}"#).as_bytes());
+        assert!(scopes.aud_is_scope_list());
+        assert!(
+            scopes.audience().contains("space-separated list of scopes"),
+            "{}",
+            scopes.audience()
+        );
+        assert!(scopes.audience_advice().contains("audience mapper"));
+        assert!(!facts.aud_is_scope_list() && facts.audience_advice().is_empty());
 
         let opaque = TokenFacts::of(b"abcdef");
         assert_eq!(opaque.describe(0), "6-byte opaque token");

@@ -52,11 +52,36 @@ pub enum Durability {
 
 /// Replaces `path` (already resolved) with `contents`, atomically, mode 0600, durably.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    write_atomic_with(path, contents, Durability::PowerLoss)
+    put_in_place(path, contents, Placement::Replace, Durability::PowerLoss)
 }
 
 /// [`write_atomic`] with the durability the caller needs.
 pub fn write_atomic_with(path: &Path, contents: &[u8], durability: Durability) -> Result<()> {
+    put_in_place(path, contents, Placement::Replace, durability)
+}
+
+/// Creates `path` with `contents`, mode 0600, atomically, and never over a file that exists,
+/// not even one that appeared a moment ago: the temp file is linked into place, which fails
+/// when the name is taken. Such a file is reported as [`io::ErrorKind::AlreadyExists`].
+pub fn write_new(path: &Path, contents: &[u8]) -> Result<()> {
+    put_in_place(path, contents, Placement::New, Durability::PowerLoss)
+}
+
+/// How the finished temp file takes the target's name.
+#[derive(Clone, Copy)]
+enum Placement {
+    /// `rename`, over whatever is there.
+    Replace,
+    /// `link`, only where nothing is.
+    New,
+}
+
+fn put_in_place(
+    path: &Path,
+    contents: &[u8],
+    placement: Placement,
+    durability: Durability,
+) -> Result<()> {
     let synced = durability == Durability::PowerLoss;
     let dir = parent_of(path);
     create_private_dir(dir)?;
@@ -78,7 +103,14 @@ pub fn write_atomic_with(path: &Path, contents: &[u8], durability: Durability) -
         if synced {
             file.sync_all()?;
         }
-        fs::rename(&tmp, path)?;
+        match placement {
+            Placement::Replace => fs::rename(&tmp, path)?,
+            Placement::New => {
+                let linked = fs::hard_link(&tmp, path);
+                fs::remove_file(&tmp)?;
+                linked?
+            }
+        }
         if synced {
             File::open(dir)?.sync_all()?;
         }
@@ -86,6 +118,9 @@ pub fn write_atomic_with(path: &Path, contents: &[u8], durability: Durability) -
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            return Err(anyhow::Error::from(e).context(format!("{} exists", path.display())));
+        }
         return Err(describe_write_error(e, path));
     }
     remove_stale_siblings(path);
@@ -194,6 +229,23 @@ mod tests {
         // Nothing but the file itself is left behind.
         let names: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn write_new_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        write_new(&path, b"first").unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let e = write_new(&path, b"second").unwrap_err();
+        let io = e.downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        // No temp file is left behind either way.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

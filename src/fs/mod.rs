@@ -18,7 +18,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{
-    Durability, check_writable, create_private_dir, read_if_exists, write_atomic, write_atomic_with,
+    Durability, check_writable, create_private_dir, read_if_exists, write_atomic,
+    write_atomic_with, write_new,
 };
 pub use lock::{FileLock, lock_for};
 pub use name_hash::name_hash;

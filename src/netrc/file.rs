@@ -24,6 +24,23 @@ pub fn update(path: &Path, edit: impl FnOnce(&mut Netrc) -> Result<()>) -> Resul
     Ok(true)
 }
 
+/// Creates an empty netrc at `path` (where a symlink points, if it is one) when there is
+/// none, for Nix flavours that refuse a `netrc-file` that does not exist (Lix, Determinate).
+/// Returns whether it was created; a file that exists, or appears meanwhile, is not touched.
+pub fn create_if_missing(path: &Path) -> Result<bool> {
+    let target = fs::resolve_target(path)?;
+    match fs::write_new(&target, b"") {
+        Ok(()) => Ok(true),
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::AlreadyExists) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads and parses `path`; `Ok(None)` when it does not exist.
 pub fn read(path: &Path) -> Result<Option<Netrc>> {
     Ok(fs::read_if_exists(path)?.map(|bytes| Netrc::parse(&bytes)))
@@ -59,5 +76,16 @@ mod tests {
         assert!(read(&dir.path().join("missing")).unwrap().is_none());
         let err = update(&path, |_| anyhow::bail!("no")).unwrap_err();
         assert_eq!(err.to_string(), "no");
+    }
+
+    #[test]
+    fn create_if_missing_never_touches_a_netrc_that_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nix/netrc");
+        assert!(create_if_missing(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        std::fs::write(&path, b"machine a password t\n").unwrap();
+        assert!(!create_if_missing(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"machine a password t\n");
     }
 }

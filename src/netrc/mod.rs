@@ -35,7 +35,7 @@ mod format;
 mod lex;
 pub mod policy;
 
-pub use file::{read, update};
+pub use file::{create_if_missing, read, update};
 pub use format::{Entry, Netrc};
 pub use policy::{
     CURL_OLD_LINE_LIMIT, CURL_TOKEN_LIMIT, is_plain_word, long_token_warning, machine_name,

@@ -71,7 +71,7 @@ pub type TokenResponse = StandardTokenResponse<
     CoreTokenType,
 >;
 
-type OAuthErrorResponse = StandardErrorResponse<CoreErrorResponseType>;
+pub type OAuthErrorResponse = StandardErrorResponse<CoreErrorResponseType>;
 
 /// The client as built from discovery; the device and revocation endpoints are set only by
 /// the flows that use them (the type records which are set).

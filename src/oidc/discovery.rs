@@ -4,6 +4,13 @@
 //! would triple its cost. So the document (and the JWKS, which only `login` needs) is kept
 //! under `$XDG_CACHE_HOME/nix-cache-login/` for as long as the provider's `Cache-Control`
 //! allows (a day by default), and a warm `refresh` costs exactly one request.
+//!
+//! Some providers send both documents with `Cache-Control: no-store`. Obeying that would
+//! double the cost of every refresh, and nothing is gained: a token request that fails in a
+//! way a stale document explains rediscovers and retries, and an ID token signed with an
+//! unknown key refetches the JWKS. So each document is kept at least [`MinTtl`] (an hour, or
+//! `$NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL` seconds; 0 obeys the provider), whatever the headers
+//! say.
 
 use std::path::{Path, PathBuf};
 
@@ -11,12 +18,44 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
+use crate::exit::ConfigError;
 use crate::fs;
-use crate::http::{HttpClient, HttpError, describe_reqwest_error, read_body, strip_query};
+use crate::http::{HttpClient, HttpError, read_body, strip_query};
 
 const DEFAULT_MAX_AGE: i64 = 86_400;
 /// However long a provider says a document may be kept, look again after a week.
 const MAX_MAX_AGE: i64 = 7 * 86_400;
+pub const ENV_DISCOVERY_MIN_TTL: &str = "NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL";
+
+/// How long a fetched document is kept at least, in seconds, whatever `Cache-Control` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinTtl(i64);
+
+impl MinTtl {
+    pub const DEFAULT: MinTtl = MinTtl(3600);
+
+    /// From `$NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL` (unset or empty: an hour; 0: obey the
+    /// provider), capped at a week.
+    pub fn from_var(value: Option<&str>) -> Result<MinTtl, ConfigError> {
+        match value.filter(|v| !v.is_empty()) {
+            None => Ok(MinTtl::DEFAULT),
+            Some(v) => v
+                .parse::<u32>()
+                .map(|secs| MinTtl(i64::from(secs).min(MAX_MAX_AGE)))
+                .map_err(|_| {
+                    ConfigError::invalid(format!(
+                        "${ENV_DISCOVERY_MIN_TTL} must be a whole number of seconds, got {:?}",
+                        crate::untrusted::clean(v)
+                    ))
+                }),
+        }
+    }
+
+    /// How long a document the provider lets us keep `max_age` seconds is kept.
+    fn apply(self, max_age: i64) -> i64 {
+        max_age.max(self.0)
+    }
+}
 
 /// The raw documents as fetched, with when they were fetched and may be used until.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +100,7 @@ pub struct Discovery<'a> {
     pub http: &'a HttpClient,
     pub issuer: &'a str,
     pub cache: Option<PathBuf>,
+    pub min_ttl: MinTtl,
 }
 
 impl Discovery<'_> {
@@ -104,7 +144,7 @@ impl Discovery<'_> {
             issuer: self.issuer.to_string(),
             discovery,
             fetched_at: now,
-            expires_at: now + max_age,
+            expires_at: now + self.min_ttl.apply(max_age),
             jwks: None,
             jwks_expires_at: 0,
             from_cache: false,
@@ -131,7 +171,7 @@ impl Discovery<'_> {
             .to_string();
         let (jwks, max_age) = fetch_json(self.http, &jwks_uri).await?;
         docs.jwks = Some(jwks);
-        docs.jwks_expires_at = clock::now() + max_age;
+        docs.jwks_expires_at = clock::now() + self.min_ttl.apply(max_age);
         Ok(())
     }
 
@@ -196,7 +236,7 @@ pub async fn fetch_json(
         .await
         .map_err(|e| FetchError::Unreachable {
             url: shown.clone(),
-            cause: describe_reqwest_error(&e),
+            cause: http.describe_error(&e),
         })?;
     let status = response.status();
     if !status.is_success() {
@@ -264,5 +304,25 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("/c/nix-cache-login"));
         assert_eq!(cache_path(None, "https://a"), None);
+    }
+
+    #[test]
+    fn documents_are_kept_an_hour_unless_told_otherwise() {
+        let floor = MinTtl::from_var(None).unwrap();
+        assert_eq!(floor, MinTtl::DEFAULT);
+        assert_eq!(floor.apply(max_age(&headers("no-store"))), 3600);
+        assert_eq!(floor.apply(86_400), 86_400);
+        assert_eq!(MinTtl::from_var(Some("")).unwrap(), MinTtl::DEFAULT);
+        assert_eq!(MinTtl::from_var(Some("0")).unwrap().apply(0), 0);
+        assert_eq!(MinTtl::from_var(Some("60")).unwrap().apply(10), 60);
+        assert_eq!(
+            MinTtl::from_var(Some("99999999")).unwrap().apply(0),
+            MAX_MAX_AGE
+        );
+        for bad in ["-1", "1h", "3600 "] {
+            let e = MinTtl::from_var(Some(bad)).unwrap_err();
+            assert!(e.message.contains(ENV_DISCOVERY_MIN_TTL), "{e}");
+            assert_eq!(e.problem, crate::exit::ConfigProblem::Invalid);
+        }
     }
 }

@@ -1,10 +1,20 @@
 //! How a request to the provider fails, told without anything that could be a token.
+//!
+//! And what a refusal means, for providers as deployed rather than as RFC 6749 writes them:
+//! a dead refresh token may come back as a bare `400` with an empty body, and wrong client
+//! credentials as a bare `403` instead of `401 invalid_client`.
 
 use openidconnect::{ErrorResponse, RequestTokenError, StandardErrorResponse};
 
 use crate::http::HttpError;
 use crate::secret::Secret;
 use crate::untrusted;
+
+/// The OAuth error that means the request itself was malformed: a bug of ours (or of the
+/// provider), not the end of the grant, so no new login is asked for.
+const INVALID_REQUEST: &str = "invalid_request";
+/// The client, not the grant, was refused (RFC 6749 5.2).
+const INVALID_CLIENT: &str = "invalid_client";
 
 /// A failed request to the provider.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +81,41 @@ impl GrantError {
             GrantError::BadResponse { status, .. } => matches!(status, Some(404 | 405)),
             GrantError::Refused { .. } | GrantError::Incomplete { .. } => false,
         }
+    }
+
+    /// The HTTP status of an answer that was neither a success nor an OAuth error.
+    fn bare_status(&self) -> Option<u16> {
+        match self {
+            GrantError::Transport(e) => e.status,
+            GrantError::BadResponse { status, .. } => *status,
+            GrantError::Refused { .. } | GrantError::Incomplete { .. } => None,
+        }
+    }
+
+    /// For a refresh request: what the provider said, when its answer means the refresh
+    /// grant is over and only a new login helps. That is any OAuth error but
+    /// `invalid_request` (a malformed request) and `invalid_client` (the client, not the
+    /// grant), and a bare `400` (RFC 6749 5.2 answers every grant error with 400; deployed
+    /// providers send it without a body too). A 5xx is never one: `http` reports it as a
+    /// server failure even when worded as an OAuth error.
+    pub fn ends_refresh_grant(&self) -> Option<String> {
+        match self {
+            GrantError::Refused { error, .. }
+                if error != INVALID_REQUEST && error != INVALID_CLIENT =>
+            {
+                Some(self.to_string())
+            }
+            _ if self.bare_status() == Some(400) => {
+                Some(format!("{self} (no OAuth error in the answer)"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the provider refused the client's credentials: `invalid_client`, or a bare
+    /// `401` or `403` (some providers answer wrong credentials with 403 and no body).
+    pub fn refuses_client_credentials(&self) -> bool {
+        self.oauth_error() == Some(INVALID_CLIENT) || matches!(self.bare_status(), Some(401 | 403))
     }
 
     /// The refresh token of an answer that was otherwise unusable.
@@ -173,6 +218,72 @@ fn parse_failure(e: &serde_path_to_error::Error<serde_json::Error>, body: &[u8])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused(code: &str) -> GrantError {
+        GrantError::Refused {
+            url: "https://sso/token".into(),
+            error: code.into(),
+            description: Some("why".into()),
+        }
+    }
+
+    fn bare(status: u16) -> GrantError {
+        GrantError::Transport(HttpError {
+            url: "https://sso/token".into(),
+            cause: format!("HTTP {status}"),
+            is_connect: false,
+            is_timeout: false,
+            status: Some(status),
+        })
+    }
+
+    #[test]
+    fn a_refresh_refused_with_400_ends_the_grant() {
+        for code in [
+            "invalid_grant",
+            "unauthorized_client",
+            "invalid_scope",
+            "x_custom",
+        ] {
+            let said = refused(code).ends_refresh_grant().expect(code);
+            assert!(said.contains(code) && said.contains("why"), "{said}");
+        }
+        let said = bare(400).ends_refresh_grant().unwrap();
+        assert!(
+            said.contains("HTTP 400") && said.contains("no OAuth error"),
+            "{said}"
+        );
+        let bad = GrantError::BadResponse {
+            url: "u".into(),
+            reason: "HTTP 400".into(),
+            status: Some(400),
+        };
+        assert!(bad.ends_refresh_grant().is_some());
+        // Without a status (an unusable 200), nothing says the grant is over.
+        assert_eq!(
+            GrantError::bad_response("u", "empty body").ends_refresh_grant(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_malformed_request_or_a_server_fault_does_not_end_the_grant() {
+        assert_eq!(refused("invalid_request").ends_refresh_grant(), None);
+        assert_eq!(refused("invalid_client").ends_refresh_grant(), None);
+        for status in [401, 403, 404, 429, 500, 502, 503] {
+            assert_eq!(bare(status).ends_refresh_grant(), None, "{status}");
+        }
+    }
+
+    #[test]
+    fn client_credentials_refusals_are_told_however_they_come() {
+        assert!(refused("invalid_client").refuses_client_credentials());
+        assert!(bare(401).refuses_client_credentials());
+        assert!(bare(403).refuses_client_credentials());
+        assert!(!bare(400).refuses_client_credentials());
+        assert!(!bare(500).refuses_client_credentials());
+        assert!(!refused("invalid_grant").refuses_client_credentials());
+    }
 
     #[test]
     fn scrub_keeps_status_only() {

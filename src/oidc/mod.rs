@@ -7,6 +7,7 @@ pub mod client;
 pub mod device;
 pub mod discovery;
 pub mod error;
+pub mod federation;
 pub mod id_token;
 pub mod loopback;
 pub mod revoke;

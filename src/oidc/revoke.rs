@@ -5,8 +5,9 @@ use openidconnect::{AccessToken, RefreshToken, RevocationUrl};
 
 use super::client::{Provider, RevokingClient};
 use super::error::{GrantError, map_request_error};
-use crate::http::{HttpClient, describe_reqwest_error};
+use crate::http::HttpClient;
 use crate::secret::Secret;
+use crate::untrusted;
 
 /// The tokens of a session, as far as revocation is concerned.
 pub struct Revocable<'a> {
@@ -17,6 +18,9 @@ pub struct Revocable<'a> {
 /// What the provider did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
+    /// Nothing was asked of the provider: the session has no refresh token and its access
+    /// token lives minutes (a CI job's), or no provider issued it (`ci --grant direct`).
+    NotAsked,
     /// The provider has no revocation endpoint: the tokens stay valid until they expire.
     NoEndpoint,
     /// The refresh token (if any) is revoked; `access` says what became of the access token.
@@ -34,6 +38,27 @@ pub enum AccessRevocation {
     Unsupported,
 }
 
+/// Why the tokens could not be revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+    /// Some providers make the revocation endpoint demand client authentication from every
+    /// client, against RFC 7009 2.1, and so answer a public client 401 (`invalid_client`, or
+    /// no body at all). Nothing on this side can change that: it is named as what it is.
+    #[error(
+        "{url} refuses to revoke tokens for the public client {client_id:?} ({cause}): the \
+         provider demands client authentication at its revocation endpoint, which RFC 7009 2.1 \
+         does not allow for public clients; only its end-session or an administrator can end \
+         the session"
+    )]
+    PublicClientRefused {
+        url: String,
+        client_id: String,
+        cause: GrantError,
+    },
+}
+
 /// Revokes the refresh token first (which ends the grant: what logging out means), then the
 /// access token. Only a confidential client sends `secret`: a public (PKCE) client sending one
 /// would be refused.
@@ -43,7 +68,7 @@ pub async fn revoke(
     client_id: &str,
     secret: Option<&Secret>,
     tokens: Revocable<'_>,
-) -> Result<Revocation, GrantError> {
+) -> Result<Revocation, RevokeError> {
     let Some(url) = provider.revocation_url().cloned() else {
         return Ok(Revocation::NoEndpoint);
     };
@@ -57,7 +82,8 @@ pub async fn revoke(
     if let Some(rt) = tokens.refresh_token {
         revoker
             .send(RefreshToken::new(rt.expose().to_string()).into())
-            .await?;
+            .await
+            .map_err(|e| revoker.refusal(e))?;
     }
     let access = AccessToken::new(tokens.access_token.expose().to_string());
     let access = match revoker.send(access.into()).await {
@@ -65,7 +91,7 @@ pub async fn revoke(
         Err(e) if e.oauth_error() == Some("unsupported_token_type") => {
             AccessRevocation::Unsupported
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(revoker.refusal(e)),
     };
     Ok(Revocation::Revoked {
         url: url.to_string(),
@@ -82,6 +108,18 @@ struct Revoker<'a> {
 }
 
 impl Revoker<'_> {
+    /// `e`, named as the provider refusing a public client where it is that.
+    fn refusal(&self, e: GrantError) -> RevokeError {
+        if self.secret.is_some() || !e.refuses_client_credentials() {
+            return e.into();
+        }
+        RevokeError::PublicClientRefused {
+            url: self.url.to_string(),
+            client_id: untrusted::clean(self.client_id),
+            cause: e,
+        }
+    }
+
     async fn send(&self, token: CoreRevocableToken) -> Result<(), GrantError> {
         if self.url.url().scheme() == "http" {
             return self.send_plain_http(token).await;
@@ -115,7 +153,7 @@ impl Revoker<'_> {
             .form(&form)
             .send()
             .await
-            .map_err(|e| GrantError::bad_response(&url, describe_reqwest_error(&e)))?;
+            .map_err(|e| GrantError::bad_response(&url, self.http.describe_error(&e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());

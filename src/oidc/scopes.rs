@@ -2,6 +2,10 @@
 
 use openidconnect::Scope;
 
+/// Asks for a refresh token that outlives the provider's SSO session (an offline token).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+const OPENID: &str = "openid";
+
 /// Who the tokens are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScopeUse {
@@ -16,8 +20,8 @@ pub enum ScopeUse {
 /// The scopes to add to a request of `usage`, in their configured order.
 pub fn requested(configured: &[String], usage: ScopeUse) -> Vec<Scope> {
     let dropped: &[&str] = match usage {
-        ScopeUse::UserLogin => &["openid"],
-        ScopeUse::Service => &["openid", "offline_access"],
+        ScopeUse::UserLogin => &[OPENID],
+        ScopeUse::Service => &[OPENID, OFFLINE_ACCESS],
     };
     configured
         .iter()

@@ -22,13 +22,21 @@ pub enum Ended {
 impl Sessions<'_> {
     /// Revokes `session`'s tokens at the provider (RFC 7009).
     pub async fn revoke(&self, session: &Session) -> Result<Revocation> {
+        // Revoking a CI session's token would need the job's token again (client assertion),
+        // and `direct` wrote the CI platform's own token, which no provider here issued.
+        if session.grant == Grant::Ci {
+            return Ok(Revocation::NotAsked);
+        }
         // Only a confidential client authenticates; a public (PKCE) client sending a secret
         // would be refused.
         let secret = match (&self.config.client_secret_file, session.grant) {
             (Some(path), Grant::ClientCredentials) => {
                 client_secret::read(path, SecretUse::IfReadable)?
             }
-            (_, Grant::AuthorizationCode | Grant::DeviceCode | Grant::ClientCredentials) => None,
+            (
+                _,
+                Grant::AuthorizationCode | Grant::DeviceCode | Grant::ClientCredentials | Grant::Ci,
+            ) => None,
         };
         let http = self.http()?;
         let provider = self

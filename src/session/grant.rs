@@ -13,6 +13,7 @@ use crate::exit::NextStep;
 use crate::http::HttpClient;
 use crate::oidc::client::{Provider, Tokens};
 use crate::oidc::error::GrantError;
+use crate::oidc::federation::FederatedGrant;
 use crate::secret::Secret;
 
 /// How the stored tokens were obtained (the token store's `grant` field).
@@ -22,6 +23,9 @@ pub enum Grant {
     AuthorizationCode,
     DeviceCode,
     ClientCredentials,
+    /// `ci`: a CI job's own OIDC token, exchanged at the provider (jwt-bearer, token
+    /// exchange, client assertion) or used as it is (direct).
+    Ci,
 }
 
 /// How a session gets a new access token without a person.
@@ -37,7 +41,7 @@ impl Grant {
     pub fn renewal(self) -> Renewal {
         match self {
             Grant::AuthorizationCode | Grant::DeviceCode => Renewal::RefreshToken,
-            Grant::ClientCredentials => Renewal::RepeatGrant,
+            Grant::ClientCredentials | Grant::Ci => Renewal::RepeatGrant,
         }
     }
 
@@ -46,6 +50,7 @@ impl Grant {
         match self {
             Grant::AuthorizationCode | Grant::DeviceCode => NextStep::Login,
             Grant::ClientCredentials => NextStep::ServiceAccount,
+            Grant::Ci => NextStep::Ci,
         }
     }
 
@@ -55,6 +60,7 @@ impl Grant {
             Grant::AuthorizationCode => "browser login",
             Grant::DeviceCode => "device login",
             Grant::ClientCredentials => "service account",
+            Grant::Ci => "CI job",
         }
     }
 }
@@ -67,6 +73,13 @@ pub enum GrantRequest<'a> {
     Refresh { refresh_token: &'a Secret },
     /// A service's own credentials: `client_secret_file`.
     ClientCredentials { secret: &'a Secret },
+    /// A CI job's own token presented as `grant` says (`ci`); `secret` for a confidential
+    /// client of the jwt-bearer or token-exchange grant.
+    Federated {
+        grant: FederatedGrant<'a>,
+        job_token: &'a Secret,
+        secret: Option<&'a Secret>,
+    },
 }
 
 impl GrantRequest<'_> {
@@ -75,6 +88,7 @@ impl GrantRequest<'_> {
         match self {
             GrantRequest::Refresh { .. } => None,
             GrantRequest::ClientCredentials { secret } => Some(secret),
+            GrantRequest::Federated { secret, .. } => *secret,
         }
     }
 
@@ -89,6 +103,15 @@ impl GrantRequest<'_> {
             GrantRequest::Refresh { refresh_token } => provider.refresh(http, refresh_token).await,
             GrantRequest::ClientCredentials { .. } => {
                 provider.client_credentials(http, &config.scopes).await
+            }
+            GrantRequest::Federated {
+                grant,
+                job_token,
+                secret,
+            } => {
+                provider
+                    .federated(http, *grant, job_token, *secret, &config.scopes)
+                    .await
             }
         }
     }

@@ -24,6 +24,7 @@
 //! - Both files are checked writable before a token is requested, so that a read-only or full
 //!   file system fails before a refresh token is spent.
 
+mod ci;
 mod client_secret;
 mod commit;
 mod end;
@@ -51,7 +52,7 @@ use crate::exit::LoginNeeded;
 use crate::fs;
 use crate::http::HttpClient;
 use crate::oidc::client::Provider;
-use crate::oidc::discovery::{self, Discovery, Jwks};
+use crate::oidc::discovery::{self, Discovery, Jwks, MinTtl};
 use crate::secret::Secret;
 use crate::token_store::{LockedStore, Session, TokenStore};
 
@@ -60,6 +61,7 @@ pub struct Sessions<'e> {
     config: Config,
     store: TokenStore,
     discovery_cache: Option<PathBuf>,
+    discovery_min_ttl: MinTtl,
     env: &'e dyn Environment,
     netrc: NetrcSink,
     /// Told after the netrc, in order; see [`sink`].
@@ -71,11 +73,14 @@ impl<'e> Sessions<'e> {
         let store = TokenStore::for_config(&config, env)?;
         let discovery_cache =
             discovery::cache_path(env.cache_home().as_deref(), config.issuer_str());
+        let discovery_min_ttl =
+            MinTtl::from_var(env.var(discovery::ENV_DISCOVERY_MIN_TTL).as_deref())?;
         Ok(Sessions {
             netrc: NetrcSink::for_config(&config),
             config,
             store,
             discovery_cache,
+            discovery_min_ttl,
             env,
             sinks: Vec::new(),
         })
@@ -113,6 +118,7 @@ impl<'e> Sessions<'e> {
             http,
             issuer: self.config.issuer_str(),
             cache: self.discovery_cache.clone(),
+            min_ttl: self.discovery_min_ttl,
         }
     }
 

@@ -1,5 +1,6 @@
 //! "Valid for at least D, or renew it."
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -10,8 +11,9 @@ use super::commit::IfNetrcFails;
 use super::grant::{Grant, GrantRequest};
 use super::tokens::{ObtainError, session_from_tokens};
 use crate::clock;
-use crate::exit::{ConfigError, LoginNeeded};
+use crate::exit::{ConfigError, LoginNeeded, NextStep};
 use crate::token_store::{LockedStore, Session};
+use crate::untrusted;
 
 /// The session after a renewal was asked for.
 #[derive(Debug)]
@@ -44,6 +46,17 @@ impl Sessions<'_> {
                 // The grant takes the store's lock itself.
                 drop(locked);
                 self.service_account(min_valid).await
+            }
+            Grant::Ci => {
+                // The same CI login again, as it was run; it takes the store's lock itself.
+                let settings = session.ci.clone().ok_or_else(|| {
+                    LoginNeeded::with_step(
+                        "the stored CI session does not say how it was made",
+                        NextStep::Ci,
+                    )
+                })?;
+                drop(locked);
+                self.ci(&settings, min_valid).await
             }
         }
     }
@@ -81,10 +94,11 @@ impl Sessions<'_> {
         };
         let tokens = match self.obtain(&http, &request).await {
             Ok(tokens) => tokens,
-            Err(ObtainError::Grant(e)) if e.oauth_error() == Some("invalid_grant") => {
+            Err(ObtainError::Grant(e)) if e.ends_refresh_grant().is_some() => {
+                let said = e.ends_refresh_grant().expect("checked above");
                 return Err(LoginNeeded::with_step(
                     format!(
-                        "the provider no longer accepts the refresh token (expired, revoked or session ended): {e}"
+                        "the provider no longer accepts the refresh token (expired, revoked or session ended): {said}"
                     ),
                     again,
                 )
@@ -134,7 +148,10 @@ impl Sessions<'_> {
 
         let http = self.http()?;
         let request = GrantRequest::ClientCredentials { secret: &secret };
-        let tokens = self.obtain(&http, &request).await?;
+        let tokens = self
+            .obtain(&http, &request)
+            .await
+            .map_err(|e| refused_credentials(e, &self.config.client_id, secret_file))?;
         let session = session_from_tokens(&self.config, Grant::ClientCredentials, tokens, None);
         self.commit(&locked, &session, IfNetrcFails::RestoreStore)?;
         Ok(Renewal::Renewed(session))
@@ -142,7 +159,7 @@ impl Sessions<'_> {
 
     /// `--min-valid`: when the stored access token stays valid that long (and the netrc
     /// has it), there is nothing to do.
-    fn still_valid(&self, session: &Session, min_valid: Option<Duration>) -> bool {
+    pub(super) fn still_valid(&self, session: &Session, min_valid: Option<Duration>) -> bool {
         let Some(min_valid) = min_valid else {
             return false;
         };
@@ -150,5 +167,20 @@ impl Sessions<'_> {
             .access_token_remaining(clock::now())
             .unwrap_or(i64::MIN);
         remaining >= min_valid.as_secs() as i64 && self.netrc.holds(&session.access_token)
+    }
+}
+
+/// Names a refusal of the client's credentials as one, whether the provider said
+/// `invalid_client` or only answered 401 or 403 with no body.
+fn refused_credentials(e: ObtainError, client_id: &str, secret_file: &Path) -> anyhow::Error {
+    match e {
+        ObtainError::Grant(e) if e.refuses_client_credentials() => {
+            anyhow::Error::from(e).context(format!(
+                "the provider refused the client credentials (client_id {:?}, secret from {})",
+                untrusted::clean(client_id),
+                secret_file.display()
+            ))
+        }
+        e => e.into(),
     }
 }

@@ -45,6 +45,13 @@ impl NetrcSink {
         }
     }
 
+    /// Creates the netrc, empty, when it does not exist (`init`: Lix and Determinate refuse a
+    /// `netrc-file` that is not there). Returns whether it was created.
+    pub fn create_if_missing(&self) -> Result<bool> {
+        netrc::create_if_missing(&self.path)
+            .with_context(|| format!("cannot create the netrc {}", self.path.display()))
+    }
+
     /// True when every cache host's netrc entry holds `token`.
     pub fn holds(&self, token: &Secret) -> bool {
         let Ok(Some(file)) = netrc::read(&self.path) else {

@@ -51,8 +51,18 @@ function redact(url) {
   }
 }
 
+// The proxy tests: chromium goes through this proxy (on 127.0.0.1), and these host names,
+// which only that proxy resolves (to 127.0.0.1), count as loopback.
+const PROXY = process.env.BROWSER_PROXY || '';
+const PROXIED_HOSTS = (process.env.BROWSER_PROXIED_HOSTS || '').split(',').filter(Boolean);
+if (PROXY && !/^http:\/\/127\.0\.0\.1:\d+$/.test(PROXY)) {
+  process.stderr.write(`browser: BROWSER_PROXY must be http://127.0.0.1:PORT, got ${PROXY}\n`);
+  process.exit(2);
+}
+
 function isLoopbackHost(hostname) {
   const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (PROXY && PROXIED_HOSTS.includes(h)) return true;
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
@@ -232,7 +242,7 @@ async function main() {
       '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE [::1]',
       // Anything that is not loopback would go to a dead proxy; loopback bypasses
       // the proxy implicitly in chromium (so no <-loopback> here).
-      '--proxy-server=http://127.0.0.1:9',
+      `--proxy-server=${PROXY || 'http://127.0.0.1:9'}`,
     ],
   });
   const chromiumPids = childPids(process.pid);

@@ -21,6 +21,8 @@
 //   CACHE_PORT             port (default 0: any free one)
 //   CACHE_LEEWAY           seconds of clock leeway for exp/nbf (default 0)
 //   CACHE_REQUEST_LOG      file for the request log (default stderr)
+//   CACHE_REFUSE_STATUS    the status for a missing or refused token: 401 (default), or 403
+//                          as some deployed caches answer (which Nix takes for "absent")
 //   CACHE_EXIT_ON_STDIN_EOF  1: exit when stdin closes (the harness pipes it)
 
 import * as crypto from 'node:crypto';
@@ -36,6 +38,8 @@ const HOST = '127.0.0.1';
 const PORT = envInt('CACHE_PORT', 0);
 const LEEWAY = envInt('CACHE_LEEWAY', 0);
 const AUDIENCE = env('CACHE_AUDIENCE', 'https://cache.test');
+const REFUSE_STATUS = envInt('CACHE_REFUSE_STATUS', 401);
+if (![401, 403].includes(REFUSE_STATUS)) die('CACHE_REFUSE_STATUS must be 401 or 403');
 const ISSUER = env('CACHE_ISSUER', undefined);
 if (!ISSUER) die('CACHE_ISSUER (the provider issuer URL) is required');
 const CA_FILE = env('CACHE_CA_FILE', undefined);
@@ -242,6 +246,7 @@ async function handle(req, res) {
   fields.auth = verdict.auth;
   if (!verdict.ok) {
     fields.why = verdict.why;
+    if (REFUSE_STATUS === 403) return finish(403, 'forbidden\n', {});
     return finish(401, 'unauthorized\n', { 'www-authenticate': 'Basic realm="nix-cache"' });
   }
   fields.sub = verdict.sub;

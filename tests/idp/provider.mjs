@@ -19,6 +19,7 @@ import process from 'node:process';
 import Provider, { errors } from 'oidc-provider';
 
 import { env, envInt, envBool, die } from './env.mjs';
+import { federationClients, setupFederation } from './federation.mjs';
 
 // ---------------------------------------------------------------- settings
 
@@ -81,6 +82,18 @@ const DEVICE_ENFORCE_INTERVAL = envBool('IDP_DEVICE_ENFORCE_INTERVAL', true);
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 const REQUEST_LOG = env('IDP_REQUEST_LOG', undefined);
+// Send the discovery document and the JWKS with `Cache-Control: no-store`, as some deployed
+// providers do (oidc-provider itself allows caching them).
+const DISCOVERY_NO_STORE = envBool('IDP_DISCOVERY_NO_STORE', false);
+
+// CI federation (federation.mjs): the CI issuer whose job tokens are accepted, the `aud`
+// they must have and the one repository allowed. Off unless IDP_CI_ISSUER is set.
+const CI_FEDERATION = {
+  issuer: env('IDP_CI_ISSUER', undefined),
+  audience: env('IDP_CI_AUDIENCE', 'https://cache.test'),
+  repository: env('IDP_CI_REPOSITORY', 'acme/app'),
+  caFile: env('IDP_CI_CA_FILE', undefined),
+};
 
 // ---------------------------------------------------------------- request log
 
@@ -197,6 +210,7 @@ const configuration = {
       response_types: [],
       grant_types: ['client_credentials'],
     },
+    ...federationClients(CI_FEDERATION),
   ],
   jwks: { keys: [signingJwk] },
   cookies: {
@@ -273,7 +287,10 @@ ${Object.entries(out).map(([k, v]) => `<pre id="${esc(k)}"><strong>${esc(k)}</st
   },
 };
 
-const BASE = () => `${PLAIN_HTTP ? 'http' : 'https'}://${HOST}:${server.address().port}`;
+// The host name in the issuer (and every endpoint); it listens on 127.0.0.1 whatever it is.
+// The proxy tests give a name that only their proxy resolves.
+const PUBLIC_HOST = env('IDP_PUBLIC_HOST', HOST);
+const BASE = () => `${PLAIN_HTTP ? 'http' : 'https'}://${PUBLIC_HOST}:${server.address().port}`;
 let provider;
 
 // The JWT access tokens are not stored by oidc-provider, and its introspection and
@@ -405,6 +422,13 @@ server.listen(PORT, HOST, () => {
     }
   });
 
+  provider.use(async (ctx, next) => {
+    await next();
+    if (DISCOVERY_NO_STORE && ['/.well-known/openid-configuration', '/jwks'].includes(ctx.path)) {
+      ctx.set('cache-control', 'no-store');
+    }
+  });
+
   // Device flow: add `interval`, and answer slow_down to a pending poll that comes
   // sooner than `interval` seconds (less 250 ms of slack) after the previous one.
   const lastPoll = new Map(); // sha256(device_code) -> ms
@@ -435,6 +459,9 @@ server.listen(PORT, HOST, () => {
       }
     }
   });
+
+  // After the request log middleware, so that its refusals are logged too.
+  setupFederation(provider, CI_FEDERATION, { errors, resource: RESOURCE, resourceServerInfo });
 
   const providerCallback = provider.callback();
   server.on('request', (req, res) => {

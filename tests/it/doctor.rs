@@ -24,6 +24,15 @@ struct Cache {
 
 impl Cache {
     fn start(idp: &Idp, audience: &str) -> Cache {
+        Cache::serving(idp, audience, 401)
+    }
+
+    /// A cache that answers a missing or refused token with `status` (401 or 403).
+    fn start_refusing_with(idp: &Idp, status: u16) -> Cache {
+        Cache::serving(idp, idp.resource(), status)
+    }
+
+    fn serving(idp: &Idp, audience: &str, refuse_status: u16) -> Cache {
         let dir = tempfile::Builder::new()
             .prefix("ncl-doctor-cache-")
             .tempdir()
@@ -33,7 +42,13 @@ impl Cache {
             "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n",
         )
         .unwrap();
-        let server = CacheServer::start_for(idp.issuer(), idp.ca_pem_path(), audience, dir.path());
+        let server = CacheServer::start_refusing_with(
+            idp.issuer(),
+            idp.ca_pem_path(),
+            audience,
+            dir.path(),
+            refuse_status,
+        );
         Cache { server, _dir: dir }
     }
 
@@ -57,15 +72,6 @@ impl Cache {
             })
             .collect()
     }
-}
-
-/// A port nothing listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const HEALTHY_NIX_CONF: &str = "narinfo-cache-negative-ttl = 0\n";
@@ -358,8 +364,11 @@ fn missing_session_fails_with_login() {
 fn unreachable_issuer_fails_naming_the_url() {
     let idp = Idp::start(IdpOptions::default());
     let mut env = TestEnv::new(&idp);
-    let issuer = format!("http://127.0.0.1:{}/realms/gone", closed_port());
-    let cache_host = format!("127.0.0.1:{}", closed_port());
+    let issuer = format!(
+        "http://127.0.0.1:{}/realms/gone",
+        crate::support::free_port()
+    );
+    let cache_host = format!("127.0.0.1:{}", crate::support::free_port());
     env.update_config(|c| {
         c.issuer = Some(issuer.clone());
         c.cache_host = Some(cache_host.clone());
@@ -470,4 +479,63 @@ fn broken_config_is_a_failed_check_and_nix_is_still_examined() {
         "{report:#}"
     );
     assert_eq!(status(&report, "negative-cache"), "ok", "{report:#}");
+}
+
+/// Replaces the token in the netrc entry of the cache (127.0.0.1) with `token`.
+fn put_token(env: &TestEnv, token: &str) {
+    let text = fs::read_to_string(env.netrc_path()).unwrap();
+    let old = self::token(env);
+    fs::write(env.netrc_path(), text.replace(&old, token)).unwrap();
+}
+
+#[test]
+fn a_cache_answering_403_is_told_why_that_hurts() {
+    let idp = Idp::start(IdpOptions::default());
+    let cache = Cache::start_refusing_with(&idp, 403);
+    let env = healthy(&idp, &cache);
+    put_token(&env, "not-a-token-the-cache-takes");
+
+    let (report, out) = doctor(&env);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(status(&report, "cache"), "fail", "{report:#}");
+    let d = detail(&report, "cache");
+    assert!(
+        d.contains("HTTP 403") && d.contains("narinfo-cache-negative-ttl"),
+        "{d}"
+    );
+    assert!(d.contains("a 403 is worse than a 401"), "{d}");
+    let f = fix(&report, "cache");
+    assert!(f.contains("answer 401, not 403"), "{f}");
+    assert_eq!(cache.requests(), ["403 basic not-a-jwt"]);
+
+    // The same cache answering 401 gets no such note.
+    let cache = Cache::start_refusing_with(&idp, 401);
+    let env = healthy(&idp, &cache);
+    put_token(&env, "not-a-token-the-cache-takes");
+    let (report, _) = doctor(&env);
+    assert!(!detail(&report, "cache").contains("403"), "{report:#}");
+}
+
+#[test]
+fn an_audience_that_is_a_scope_list_is_explained() {
+    let idp = Idp::start(IdpOptions::default());
+    let cache = Cache::start(&idp, idp.resource());
+    let env = healthy(&idp, &cache);
+    let now = nix_cache_login::clock::now();
+    let scoped = crate::support::fault::fake_jwt(&serde_json::json!({
+        "iss": idp.issuer(), "sub": "svc", "exp": now + 600, "aud": "openid profile email",
+    }));
+    put_token(&env, &scoped);
+
+    let (report, _) = doctor(&env);
+    let entry = detail(&report, "netrc-entry");
+    assert!(
+        entry.contains("a space-separated list of scopes"),
+        "{entry}"
+    );
+    let f = fix(&report, "cache");
+    assert!(
+        f.contains("writes the granted scopes into aud") && f.contains("audience mapper"),
+        "{f}"
+    );
 }

@@ -14,45 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::support::fault::{
-    Fault, FaultServer, Target, Tmpfs, assert_failed, fill_up, is_root, leftovers, netrc_password,
-    seed_netrc, seed_user_session, snapshot_dir, store_path,
+    Fault, FaultServer, SERVER_HOST, Target, Tmpfs, USER_HOST, assert_failed, fill_up, is_root,
+    leftovers, netrc_password, seed_netrc, seed_user_session, server_env_at_fault_server,
+    snapshot_dir, store_path, user_env_at_fault_server,
 };
 use crate::support::{Idp, IdpOptions, TestCa, TestEnv, describe};
-
-const USER_HOST: &str = "user.cache.test";
-const SERVER_HOST: &str = "cache.test";
-
-/// A user session (refresh) kept against the fault server, after one healthy refresh.
-fn user_env_at_fault_server(idp: &Idp, server: &FaultServer) -> TestEnv {
-    let mut env = TestEnv::new(idp);
-    env.update_config(|c| {
-        c.issuer = Some(server.issuer());
-        c.cache_host = Some(USER_HOST.into());
-    });
-    env.set_env("NIX_CACHE_LOGIN_HTTP_TIMEOUT", "2");
-    seed_netrc(&env.netrc_path(), USER_HOST, Some("seed-access"));
-    seed_user_session(&env, &env.config_path(), "seed-access", "seed-refresh");
-    server.set_fault(Fault::None, Target::Token);
-    let out = env.cli(&["refresh"]);
-    assert!(out.status.success(), "healthy refresh: {}", describe(&out));
-    env
-}
-
-/// A server session (service-account) against the fault server, after one healthy run.
-fn server_env_at_fault_server(idp: &Idp, server: &FaultServer) -> TestEnv {
-    let mut env = TestEnv::new_server(idp);
-    env.update_config(|c| c.issuer = Some(server.issuer()));
-    env.set_env("NIX_CACHE_LOGIN_HTTP_TIMEOUT", "2");
-    seed_netrc(&env.netrc_path(), SERVER_HOST, None);
-    server.set_fault(Fault::None, Target::Token);
-    let out = env.cli(&["service-account"]);
-    assert!(
-        out.status.success(),
-        "healthy service-account: {}",
-        describe(&out)
-    );
-    env
-}
 
 /// The netrc's bytes and every file of the token store (and discovery cache).
 type Files = (

@@ -4,6 +4,7 @@
 mod support;
 
 mod bridge;
+mod ci;
 mod concurrency;
 mod config_cli;
 mod device_and_token;
@@ -11,9 +12,12 @@ mod doctor;
 mod faults;
 mod flows;
 mod harness_smoke;
+mod init;
 mod kill;
 mod loopback_hostile;
 mod netrc_concurrency;
 mod netrc_props;
 mod nix_e2e;
+mod providers;
+mod proxy;
 mod secrets;

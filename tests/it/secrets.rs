@@ -241,6 +241,105 @@ fn no_secret_in_any_output_at_any_verbosity() {
     println!("secrets: {}", figures.join("; "));
 }
 
+/// `ci` the same way: every CI grant's session (the job's token in the netrc, for
+/// `direct`), status, doctor, token renewal through `token` (stderr only: stdout is the
+/// token, by design) and refusals, at the most verbose logging. Neither the job's token nor
+/// the access token nor GitHub's request token may appear, nor any JWT at all.
+#[test]
+fn no_ci_token_in_any_output_at_any_verbosity() {
+    use crate::ci::{AUDIENCE, CiLab};
+    let lab = CiLab::start();
+    let mut figures = Vec::new();
+    for (label, verbosity, rust_log) in [
+        ("-vvv", &["-vvv"][..], None),
+        ("RUST_LOG=trace", &[][..], Some("trace")),
+    ] {
+        let mut log = Vec::new();
+        let mut secrets = Secrets::default();
+        secrets.add(lab.ci.request_token());
+        let ok =
+            |out: &Output, what: &str| assert!(out.status.success(), "{what}: {}", describe(out));
+        for (client, grant) in [
+            ("nix-cache-ci", "jwt-bearer"),
+            ("nix-cache-ci", "token-exchange"),
+            ("nix-cache-ci-federated", "client-assertion"),
+        ] {
+            let mut env = lab.env(client, HOST);
+            if let Some(spec) = rust_log {
+                env.set_env("RUST_LOG", spec);
+            }
+            let ci = [
+                "ci",
+                "--source",
+                "github-actions",
+                "--grant",
+                grant,
+                "--audience",
+                AUDIENCE,
+            ];
+            ok(&run(&env, &ci, verbosity, &mut log), grant);
+            secrets.collect(&env);
+            ok(&run(&env, &["status"], verbosity, &mut log), "status");
+            ok(
+                &run(&env, &["status", "--json"], verbosity, &mut log),
+                "status --json",
+            );
+            let _ = run(&env, &["doctor"], verbosity, &mut log);
+            let mut all: Vec<&str> = verbosity.to_vec();
+            all.extend(["token", "--min-valid", "10m"]);
+            let out = env.cli(&all);
+            ok(&out, "token");
+            secrets.add(String::from_utf8_lossy(&out.stdout).trim());
+            log.push(Printed {
+                what: format!("{} (stderr)", all.join(" ")),
+                text: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+            let wrong = [
+                "ci",
+                "--source",
+                "github-actions",
+                "--grant",
+                grant,
+                "--audience",
+                "https://wrong.test",
+            ];
+            let out = run(&env, &wrong, verbosity, &mut log);
+            assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+            ok(&run(&env, &["logout"], verbosity, &mut log), "logout");
+        }
+        // direct: the job's own token goes into the netrc.
+        let mut env = TestEnv::for_issuer(lab.ci.issuer(), "unused", lab.bundle());
+        lab.trust_and_github(&mut env);
+        if let Some(spec) = rust_log {
+            env.set_env("RUST_LOG", spec);
+        }
+        let direct = [
+            "ci",
+            "--source",
+            "github-actions",
+            "--grant",
+            "direct",
+            "--audience",
+            AUDIENCE,
+        ];
+        ok(&run(&env, &direct, verbosity, &mut log), "direct");
+        secrets.collect(&env);
+        ok(
+            &run(&env, &["status", "--json"], verbosity, &mut log),
+            "status --json",
+        );
+        ok(&run(&env, &["logout"], verbosity, &mut log), "logout");
+
+        let bytes = check_outputs(label, &log, &secrets);
+        figures.push(format!(
+            "{label}: {} runs, {bytes} bytes of output, {} secrets looked for",
+            log.len(),
+            secrets.0.len()
+        ));
+    }
+    println!("ci secrets: {}", figures.join("; "));
+}
+
 // ------------------------------------------------------------------ umask
 
 #[test]

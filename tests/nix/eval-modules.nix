@@ -56,6 +56,25 @@ let
     };
   };
 
+  # The sandbox of the two root services that keep a netrc (the bridge, the server's
+  # service), spelt out here rather than taken from nix/module-common.nix, so that a change
+  # there shows.
+  sandboxedRootService =
+    serviceConfig:
+    serviceConfig.ProtectSystem == "strict"
+    && serviceConfig.ProtectHome == true
+    && serviceConfig.NoNewPrivileges == true
+    && serviceConfig.PrivateTmp == true
+    && serviceConfig.CapabilityBoundingSet == ""
+    && serviceConfig.UMask == "0077"
+    && serviceConfig.RestrictAddressFamilies == [
+      "AF_UNIX"
+      "AF_INET"
+      "AF_INET6"
+    ]
+    && elem "@system-service" serviceConfig.SystemCallFilter
+    && !(serviceConfig ? User || serviceConfig ? DynamicUser);
+
   # ---------------------------------------------------------------- workstation module
   workstationModules = cfg: [
     ../../nixos-module.nix
@@ -296,22 +315,10 @@ let
       && elem brEtc.source brService.restartTriggers
     ) brSC.ExecStart)
     (check "bridge: service hardened, writes only the netrc's directory and its state directory" (
-      brSC.ProtectSystem == "strict"
+      sandboxedRootService brSC
       && brSC.ReadWritePaths == [ "/etc/nix" ]
       && brSC.StateDirectory == "nix-cache-login-bridge"
       && brSC.StateDirectoryMode == "0700"
-      && brSC.ProtectHome == true
-      && brSC.NoNewPrivileges == true
-      && brSC.PrivateTmp == true
-      && brSC.CapabilityBoundingSet == ""
-      && brSC.UMask == "0077"
-      && brSC.RestrictAddressFamilies == [
-        "AF_UNIX"
-        "AF_INET"
-        "AF_INET6"
-      ]
-      && elem "@system-service" brSC.SystemCallFilter
-      && !(brSC ? User || brSC ? DynamicUser)
     ) brSC)
     (check "bridge: netrcPath moves the writable directory" (
       brOwn.systemd.services.nix-cache-login-bridge.serviceConfig.ReadWritePaths == [ "/var/lib/nix-netrc" ]
@@ -428,19 +435,7 @@ let
       && elem "network-online.target" srvService.after
       && elem "network-online.target" srvService.wants
     ) srvService.after)
-    (check "server: hardened" (
-      srvSC.ProtectSystem == "strict"
-      && srvSC.ProtectHome == true
-      && srvSC.NoNewPrivileges == true
-      && srvSC.PrivateTmp == true
-      && srvSC.UMask == "0077"
-      && srvSC.RestrictAddressFamilies == [
-        "AF_UNIX"
-        "AF_INET"
-        "AF_INET6"
-      ]
-      && elem "@system-service" srvSC.SystemCallFilter
-    ) srvSC)
+    (check "server: hardened" (sandboxedRootService srvSC) srvSC)
     (check "server: may write only the netrc's directory" (srvSC.ReadWritePaths == [ "/etc/nix" ]) srvSC.ReadWritePaths)
     (check "server: timer with OnBootSec, OnUnitActiveSec, RandomizedDelaySec, enabled" (
       srvTimer.timerConfig.OnUnitActiveSec == "2min"

@@ -32,6 +32,23 @@ let
       ];
     };
 
+  # The server module, on, with working settings and more of `cfg`; `extraModules` beside it.
+  server =
+    cfg: extraModules:
+    nixos {
+      modules = [
+        ../../nixos-module-server.nix
+        {
+          services.nix-cache-login-server = {
+            enable = true;
+            inherit settings;
+          }
+          // cfg;
+        }
+      ]
+      ++ extraModules;
+    };
+
   cases = {
     workstation-misspelled-option = {
       expect = "The option `programs.nix-cache-login.enabel' does not exist";
@@ -45,18 +62,7 @@ let
 
     server-misspelled-option = {
       expect = "The option `services.nix-cache-login-server.clientSecretFiel' does not exist";
-      eval = nixos {
-        modules = [
-          ../../nixos-module-server.nix
-          {
-            services.nix-cache-login-server = {
-              enable = true;
-              clientSecretFiel = "/run/keys/s";
-              inherit settings;
-            };
-          }
-        ];
-      };
+      eval = server { clientSecretFiel = "/run/keys/s"; } [ ];
     };
 
     home-misspelled-option = {
@@ -117,20 +123,13 @@ let
 
     conflicting-definitions = {
       expect = "The option `services.nix-cache-login-server.netrcPath' has conflicting definition values";
-      eval = nixos {
-        modules = [
-          ../../nixos-module-server.nix
+      eval =
+        server
           {
-            services.nix-cache-login-server = {
-              enable = true;
-              clientSecretFile = "/run/keys/s";
-              inherit settings;
-              netrcPath = "/etc/nix/netrc";
-            };
+            clientSecretFile = "/run/keys/s";
+            netrcPath = "/etc/nix/netrc";
           }
-          { services.nix-cache-login-server.netrcPath = "/var/lib/netrc"; }
-        ];
-      };
+          [ { services.nix-cache-login-server.netrcPath = "/var/lib/netrc"; } ];
     };
 
     # Without the overlay (and not through the flake's module), there is no default package.

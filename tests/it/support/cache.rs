@@ -78,6 +78,18 @@ impl CacheServer {
 
     /// Like [`CacheServer::start`], for any issuer (`ca` is trusted for an https one).
     pub fn start_for(issuer: &str, ca: &Path, audience: &str, cache_dir: &Path) -> CacheServer {
+        CacheServer::start_refusing_with(issuer, ca, audience, cache_dir, 401)
+    }
+
+    /// Like [`CacheServer::start_for`], answering a missing or refused token with
+    /// `refuse_status` (401 or 403).
+    pub fn start_refusing_with(
+        issuer: &str,
+        ca: &Path,
+        audience: &str,
+        cache_dir: &Path,
+        refuse_status: u16,
+    ) -> CacheServer {
         let dir = tempfile::Builder::new()
             .prefix("ncl-cache-")
             .tempdir()
@@ -86,7 +98,9 @@ impl CacheServer {
         let stderr_log = dir.path().join("cache.stderr.log");
         fs::write(&request_log, "").expect("create the request log");
 
-        let envs: [(&str, &OsStr); 6] = [
+        let refuse_status = refuse_status.to_string();
+        let envs: [(&str, &OsStr); 7] = [
+            ("CACHE_REFUSE_STATUS", refuse_status.as_ref()),
             ("CACHE_DIR", cache_dir.as_os_str()),
             ("CACHE_ISSUER", issuer.as_ref()),
             ("CACHE_CA_FILE", ca.as_os_str()),

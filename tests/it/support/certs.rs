@@ -16,7 +16,8 @@ pub struct TestCa {
     /// The CA certificate: what clients trust (SSL_CERT_FILE, curl --cacert).
     pub ca_cert: PathBuf,
     pub ca_key: PathBuf,
-    /// Server certificate (SAN IP:127.0.0.1, IP:::1, DNS:localhost), signed by the CA.
+    /// Server certificate (SAN IP:127.0.0.1, IP:::1, DNS:localhost, and
+    /// DNS:provider.proxied.test, a name only the test proxy resolves), signed by the CA.
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
 }
@@ -25,7 +26,7 @@ const SERVER_EXTENSIONS: &str = "\
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost
+subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost, DNS:provider.proxied.test
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 ";

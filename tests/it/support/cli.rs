@@ -96,6 +96,12 @@ impl TestEnv {
     /// A sandbox whose config uses the public client (`nix-cache-login`) of `idp`, cache
     /// host `cache.test`, and `<dir>/netrc`. No browser hook yet: see `with_browser`.
     pub fn new(idp: &Idp) -> TestEnv {
+        TestEnv::for_issuer(idp.issuer(), idp.public_client_id(), idp.ca_pem_path())
+    }
+
+    /// A sandbox whose config names `issuer` and `client_id` (any issuer: the CI issuer for
+    /// `ci --grant direct`), trusting `ca_pem`.
+    pub fn for_issuer(issuer: &str, client_id: &str, ca_pem: &Path) -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("ncl-env-")
             .tempdir()
@@ -106,8 +112,8 @@ impl TestEnv {
             fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).expect("chmod 0700");
         }
         let config = CliConfig {
-            issuer: Some(idp.issuer().to_owned()),
-            client_id: Some(idp.public_client_id().to_owned()),
+            issuer: Some(issuer.to_owned()),
+            client_id: Some(client_id.to_owned()),
             cache_host: Some("cache.test".to_owned()),
             netrc_path: Some(dir.path().join("netrc")),
             ..CliConfig::default()
@@ -115,7 +121,7 @@ impl TestEnv {
         let mut env = TestEnv {
             dir,
             config,
-            ca_pem: idp.ca_pem_path().to_owned(),
+            ca_pem: ca_pem.to_owned(),
             browser: None,
             env: Vec::new(),
             removed_env: Vec::new(),
@@ -287,6 +293,11 @@ impl TestEnv {
     /// Runs the CLI with `--config` and `args`; panics if it outlives the time limit.
     pub fn cli(&self, args: &[&str]) -> Output {
         output_with_timeout(&mut self.command(args), self.timeout)
+    }
+
+    /// Runs the CLI with exactly `args` (no `--config`); panics if it outlives the time limit.
+    pub fn cli_raw(&self, args: &[&str]) -> Output {
+        output_with_timeout(&mut self.command_raw(args), self.timeout)
     }
 
     /// Starts the CLI without waiting (for concurrent runs); stdout and stderr piped,

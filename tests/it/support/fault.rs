@@ -2,9 +2,12 @@
 //! takes `http` issuers on loopback hosts), one thread per connection, `Connection: close`
 //! on every answer.
 //!
-//! It serves a discovery document (`Cache-Control: no-store`, so every CLI run fetches it
-//! again and meets the current fault) whose `token_endpoint` is itself, and answers token
-//! requests with unsigned fake JWTs (`healthy` mode) or with the chosen [`Fault`]. It exists
+//! It serves a discovery document with `Cache-Control: no-store` (tests that want every CLI
+//! run to fetch it again, and so meet the current fault, set
+//! `NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL=0`) whose endpoints are itself: token, revocation
+//! (`/revoke`), device authorization (`/device/auth`, whose `verification_uri_complete` is
+//! deliberately not `...?user_code=`), an empty JWKS. It answers token requests with
+//! unsigned fake JWTs (`healthy` mode) or with the chosen [`Fault`]. It exists
 //! only to show the faults the real provider cannot be made to show; it checks no client
 //! credentials and no refresh tokens. Every request is logged as `METHOD /path` plus
 //! ` grant_type=...` for form posts.
@@ -42,6 +45,9 @@ pub enum Fault {
     /// `200` and a JSON body that never ends (no length; streamed until the client hangs
     /// up, at most 30 s).
     Endless,
+    /// This status (e.g. 400, 401, 403) with this JSON body ("" for none), as deployed
+    /// providers answer outside RFC 6749 5.2.
+    Answer(u16, &'static str),
 }
 
 /// Which endpoint misbehaves.
@@ -49,6 +55,9 @@ pub enum Fault {
 pub enum Target {
     Discovery,
     Token,
+    Revocation,
+    Device,
+    Jwks,
 }
 
 struct State {
@@ -133,6 +142,23 @@ impl FaultServer {
 
     pub fn clear_log(&self) {
         self.state.lock().unwrap().log.clear();
+    }
+
+    /// How many requests were `METHOD /path` exactly since the log was last cleared.
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        let wanted = format!("{method} {path}");
+        self.log()
+            .iter()
+            .filter(|l| **l == wanted || l.starts_with(&format!("{wanted} ")))
+            .count()
+    }
+
+    /// The user code the device endpoint hands out, and where its
+    /// `verification_uri_complete` points (not the RFC 8628 example's `?user_code=`).
+    pub const USER_CODE: &'static str = "WDJB-MJHT";
+
+    pub fn verification_uri_complete(&self) -> String {
+        format!("{}/activate/WDJB-MJHT?otp=1#start", self.issuer())
     }
 
     /// How many `POST /token` requests were made since the log was last cleared.
@@ -251,6 +277,9 @@ fn serve(conn: TcpStream, port: u16, state: &Mutex<State>) {
     let endpoint = match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/.well-known/openid-configuration") => Target::Discovery,
         ("POST", "/token") => Target::Token,
+        ("POST", "/revoke") => Target::Revocation,
+        ("POST", "/device/auth") => Target::Device,
+        ("GET", "/jwks") => Target::Jwks,
         _ => {
             respond(&conn, "404 Not Found", "text/plain", b"not found");
             return;
@@ -288,6 +317,15 @@ fn serve(conn: TcpStream, port: u16, state: &Mutex<State>) {
             let _ = conn.shutdown(Shutdown::Both);
             return;
         }
+        Fault::Answer(status, body) => {
+            let line = match status {
+                400 => "400 Bad Request",
+                401 => "401 Unauthorized",
+                403 => "403 Forbidden",
+                _ => panic!("Fault::Answer: add a reason phrase for {status}"),
+            };
+            return respond(&conn, line, "application/json", body.as_bytes());
+        }
         Fault::MalformedJson => {
             return respond(
                 &conn,
@@ -315,12 +353,32 @@ fn serve(conn: TcpStream, port: u16, state: &Mutex<State>) {
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
+                "revocation_endpoint": format!("{issuer}/revoke"),
+                "device_authorization_endpoint": format!("{issuer}/device/auth"),
             });
             respond(
                 &conn,
                 "200 OK",
                 "application/json",
                 doc.to_string().as_bytes(),
+            );
+        }
+        Target::Revocation => respond(&conn, "200 OK", "application/json", b""),
+        Target::Jwks => respond(&conn, "200 OK", "application/json", br#"{"keys":[]}"#),
+        Target::Device => {
+            let body = serde_json::json!({
+                "device_code": format!("fault-device-{}", super::http::random_token(8)),
+                "user_code": FaultServer::USER_CODE,
+                "verification_uri": format!("{issuer}/activate"),
+                "verification_uri_complete": format!("{issuer}/activate/WDJB-MJHT?otp=1#start"),
+                "expires_in": 300,
+                "interval": 1,
+            });
+            respond(
+                &conn,
+                "200 OK",
+                "application/json",
+                body.to_string().as_bytes(),
             );
         }
         Target::Token => {
@@ -381,7 +439,48 @@ use nix_cache_login::config::{Config, Environment};
 use nix_cache_login::secret::Secret;
 use nix_cache_login::token_store::{Grant, Session, TokenStore};
 
-use super::cli::TestEnv;
+use super::cli::{TestEnv, describe};
+use super::idp::Idp;
+
+/// The cache hosts of the sessions kept against the fault server.
+pub const USER_HOST: &str = "user.cache.test";
+pub const SERVER_HOST: &str = "cache.test";
+
+/// A user session (refresh) kept against the fault server, after one healthy refresh.
+pub fn user_env_at_fault_server(idp: &Idp, server: &FaultServer) -> TestEnv {
+    let mut env = TestEnv::new(idp);
+    env.update_config(|c| {
+        c.issuer = Some(server.issuer());
+        c.cache_host = Some(USER_HOST.into());
+    });
+    env.set_env("NIX_CACHE_LOGIN_HTTP_TIMEOUT", "2");
+    // Obey the fault server's `no-store`, so that every run meets the current fault.
+    env.set_env("NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL", "0");
+    seed_netrc(&env.netrc_path(), USER_HOST, Some("seed-access"));
+    seed_user_session(&env, &env.config_path(), "seed-access", "seed-refresh");
+    server.set_fault(Fault::None, Target::Token);
+    let out = env.cli(&["refresh"]);
+    assert!(out.status.success(), "healthy refresh: {}", describe(&out));
+    env
+}
+
+/// A server session (service-account) against the fault server, after one healthy run.
+pub fn server_env_at_fault_server(idp: &Idp, server: &FaultServer) -> TestEnv {
+    let mut env = TestEnv::new_server(idp);
+    env.update_config(|c| c.issuer = Some(server.issuer()));
+    env.set_env("NIX_CACHE_LOGIN_HTTP_TIMEOUT", "2");
+    // Obey the fault server's `no-store`, so that every run meets the current fault.
+    env.set_env("NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL", "0");
+    seed_netrc(&env.netrc_path(), SERVER_HOST, None);
+    server.set_fault(Fault::None, Target::Token);
+    let out = env.cli(&["service-account"]);
+    assert!(
+        out.status.success(),
+        "healthy service-account: {}",
+        describe(&out)
+    );
+    env
+}
 
 /// Other machines, a comment, a macdef and a `default`, as people write them: no command
 /// may change these bytes.

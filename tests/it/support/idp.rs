@@ -212,11 +212,12 @@ impl Idp {
             START_TIMEOUT,
         );
         // `IDP_HTTP=1` in extra_env serves plain http (loopback issuers may be http).
+        // `IDP_PUBLIC_HOST` in extra_env names the issuer's host (it still listens on 127.0.0.1).
         let port = issuer
-            .strip_prefix("https://127.0.0.1:")
-            .or_else(|| issuer.strip_prefix("http://127.0.0.1:"))
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|p| p.parse().ok())
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split('/').next())
+            .and_then(|authority| authority.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected READY line: {issuer}"));
 
         Idp {

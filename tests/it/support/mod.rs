@@ -21,6 +21,7 @@
 pub mod browser;
 pub mod cache;
 pub mod certs;
+pub mod ci_issuer;
 pub mod cli;
 pub mod daemon;
 pub mod fault;
@@ -28,6 +29,7 @@ pub mod http;
 pub mod idp;
 pub mod nix;
 pub mod proc;
+pub mod proxy;
 
 pub use browser::{BrowserHook, BrowserMode};
 pub use cache::CacheServer;
@@ -52,4 +54,14 @@ pub fn idp_dir() -> PathBuf {
 /// The CLI binary built for the integration tests.
 pub fn cli_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_nix-cache-login"))
+}
+
+/// A loopback port that was free a moment ago: nothing listens on it, so a connection is
+/// refused, until something (a server started next) binds it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("the bound address")
+        .port()
 }

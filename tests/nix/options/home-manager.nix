@@ -115,15 +115,10 @@ let
   };
 in
 {
-  options = {
-    # --- modules/misc/assertions.nix -------------------------------------------------
-    assertions = opt (types.listOf types.unspecified) [ ] // {
-      internal = true;
-    };
-    warnings = strList // {
-      internal = true;
-    };
+  # --- modules/misc/assertions.nix (NixOS declares them alike) ------------------------
+  imports = [ ./assertions.nix ];
 
+  options = {
     # --- modules/home-environment.nix, modules/files.nix -----------------------------
     home.username = required types.str;
     home.homeDirectory = required types.path;

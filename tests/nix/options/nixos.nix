@@ -286,15 +286,10 @@ let
   };
 in
 {
-  options = {
-    # --- nixos/modules/misc/assertions.nix ---------------------------------------------
-    assertions = opt (types.listOf types.unspecified) [ ] // {
-      internal = true;
-    };
-    warnings = strList // {
-      internal = true;
-    };
+  # --- nixos/modules/misc/assertions.nix (home-manager declares them alike) ------------
+  imports = [ ./assertions.nix ];
 
+  options = {
     # --- nixos/modules/config/system-path.nix ------------------------------------------
     environment.systemPackages = opt (types.listOf types.package) [ ];
 
