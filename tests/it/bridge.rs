@@ -84,14 +84,35 @@ fn user_env(mut env: TestEnv, uid: u32, cache_host: &str, bridge: &Bridge) -> Te
     env
 }
 
-/// What the cache served since `mark`, all of it refused (and not nothing).
-fn refused_since(cache: &CacheServer, mark: usize) -> Vec<CacheRequest> {
-    let seen = cache.requests_since(mark);
-    assert!(
-        !seen.is_empty() && seen.iter().all(|r| r.status == 401),
-        "{seen:#?}"
-    );
-    seen
+/// The real parts of the end-to-end test, for nobody's substitutions through the daemon.
+struct Parts<'a> {
+    daemon: &'a NixDaemon,
+    cache: &'a CacheServer,
+    lab: &'a NixLab,
+    home: &'a Path,
+}
+
+impl Parts<'_> {
+    /// Nobody substitutes `which` through the daemon and is refused by the cache (`when`
+    /// names the case); returns Nix's output and what the cache served meanwhile.
+    fn refused(
+        &self,
+        which: TestPath,
+        options: &[(&str, &str)],
+        when: &str,
+    ) -> (Output, Vec<CacheRequest>) {
+        let mark = self.cache.mark();
+        let (out, fetched) = self
+            .daemon
+            .realise_as(NOBODY, self.home, self.lab, which, options);
+        assert!(!fetched, "fetched {when}: {}", describe(&out));
+        let seen = self.cache.requests_since(mark);
+        assert!(
+            !seen.is_empty() && seen.iter().all(|r| r.status == 401),
+            "{when}: {seen:#?}"
+        );
+        (out, seen)
+    }
 }
 
 /// `doctor --json` as nobody: its `daemon-bridge` check, and the whole report.
@@ -134,10 +155,13 @@ fn the_daemon_sees_a_users_login_without_trusted_users() {
     let mut lines = Vec::new();
 
     // 1. Not logged in: the daemon has nothing for the cache.
-    let mark = cache.mark();
-    let (out, fetched) = daemon.realise_as(NOBODY, &home, &lab, TestPath::Main, &[]);
-    assert!(!fetched, "fetched without a login: {}", describe(&out));
-    let seen = refused_since(&cache, mark);
+    let lab_parts = Parts {
+        daemon: &daemon,
+        cache: &cache,
+        lab: &lab,
+        home: &home,
+    };
+    let (_, seen) = lab_parts.refused(TestPath::Main, &[], "without a login");
     lines.push(format!(
         "before login, plain: refused ({})",
         summarize(&seen)
@@ -155,16 +179,12 @@ fn the_daemon_sees_a_users_login_without_trusted_users() {
         format!("machine 127.0.0.1 login x password {token}\n"),
     )
     .unwrap();
-    let mark = cache.mark();
     let own = own_netrc.to_str().unwrap();
-    let (out, fetched) =
-        daemon.realise_as(NOBODY, &home, &lab, TestPath::Main, &[("netrc-file", own)]);
-    assert!(
-        !fetched,
-        "the daemon used an untrusted user's netrc: {}",
-        describe(&out)
+    let (out, seen) = lab_parts.refused(
+        TestPath::Main,
+        &[("netrc-file", own)],
+        "with the user's own netrc-file",
     );
-    let seen = cache.requests_since(mark);
     // The daemon sent no credentials at all: the user's netrc never reached it.
     assert!(
         !seen.is_empty() && seen.iter().all(|r| r.status == 401 && r.auth == "none"),
@@ -264,10 +284,7 @@ fn the_daemon_sees_a_users_login_without_trusted_users() {
         check["fix"].as_str().unwrap_or_default().contains("login"),
         "{check}"
     );
-    let mark = cache.mark();
-    let (out, fetched) = daemon.realise_as(NOBODY, &home, &lab, TestPath::Other, &[]);
-    assert!(!fetched, "fetched after logout: {}", describe(&out));
-    let seen = refused_since(&cache, mark);
+    let (_, seen) = lab_parts.refused(TestPath::Other, &[], "after logout");
     lines.push(format!(
         "after logout: refused ({}); daemon netrc byte-identical to before login",
         summarize(&seen)
