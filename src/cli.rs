@@ -63,6 +63,36 @@ pub enum Command {
     /// Check everything between the config and the cache and say how to fix what is broken
     #[command(after_help = DOCTOR_EXIT)]
     Doctor(DoctorArgs),
+    /// The Nix-daemon bridge: a root service that puts users' tokens into the daemon's netrc
+    #[command(subcommand)]
+    Bridge(BridgeCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum BridgeCommand {
+    /// Run the bridge (as root): --config names the bridge's config (default
+    /// /etc/nix-cache-login/bridge.toml); systemd socket activation or --socket
+    Serve(BridgeServeArgs),
+    /// Ask the bridge what the daemon's netrc holds for you, and until when
+    Status(BridgeStatusArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BridgeServeArgs {
+    /// Listen here when systemd passes no socket (LISTEN_FDS)
+    #[arg(long, value_name = "PATH", default_value = crate::bridge::DEFAULT_SOCKET)]
+    pub socket: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct BridgeStatusArgs {
+    /// The bridge's socket (default: the config's daemon_bridge, else the default socket)
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<std::path::PathBuf>,
+
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]

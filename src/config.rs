@@ -36,6 +36,8 @@ pub struct Config {
     pub netrc_login: String,
     /// 0: any free port.
     pub callback_port: u16,
+    /// Where to hand new tokens to the Nix daemon (`daemon_bridge`).
+    pub daemon_bridge: crate::bridge::client::DaemonBridge,
     /// The `[ci]` table, for `nix-cache-login ci`.
     pub ci: crate::ci::CiConfig,
 }
@@ -61,6 +63,7 @@ struct Keys {
     scopes: Option<Vec<String>>,
     netrc_login: Option<String>,
     callback_port: Option<u16>,
+    daemon_bridge: Option<toml::Value>,
     ci: Option<crate::ci::CiKeys>,
     profiles: Option<BTreeMap<String, Keys>>,
 }
@@ -88,6 +91,7 @@ impl Keys {
             scopes: over.scopes.or(self.scopes),
             netrc_login: over.netrc_login.or(self.netrc_login),
             callback_port: over.callback_port.or(self.callback_port),
+            daemon_bridge: over.daemon_bridge.or(self.daemon_bridge),
             ci: match (self.ci, over.ci) {
                 (Some(base), Some(over)) => Some(base.overlay(over)),
                 (base, over) => over.or(base),
@@ -361,6 +365,12 @@ impl Config {
             ));
         }
 
+        let daemon_bridge = match &keys.daemon_bridge {
+            Some(v) => crate::bridge::client::DaemonBridge::from_toml(v)
+                .map_err(|m| at("daemon_bridge", m))?,
+            None => Default::default(),
+        };
+
         Ok(Config {
             source: path.to_path_buf(),
             profile: profile.map(str::to_string),
@@ -372,13 +382,14 @@ impl Config {
             scopes,
             netrc_login,
             callback_port: keys.callback_port.unwrap_or(0),
+            daemon_bridge,
             ci: crate::ci::CiConfig::from_keys(keys.ci.unwrap_or_default(), &at)?,
         })
     }
 }
 
 /// One line, `file:line:column: message`, where the toml crate's own Display spans several.
-fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
+pub(crate) fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
     // The parser's message may quote the offending value.
     let message = untrusted::clean(&err.message().trim().replace('\n', " "));
     match err.span() {
@@ -392,7 +403,7 @@ fn toml_error(err: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
     }
 }
 
-fn check_issuer(text: &str) -> Result<Url, String> {
+pub(crate) fn check_issuer(text: &str) -> Result<Url, String> {
     // Quoted in errors: cleaned and bounded (a config may hold anything).
     let shown = untrusted::clean(text);
     let url = Url::parse(text).map_err(|e| format!("{shown:?} is not a URL: {e}"))?;
@@ -424,7 +435,7 @@ fn check_issuer(text: &str) -> Result<Url, String> {
 }
 
 /// A cache host is what Nix's substituter URL has between `https://` and the path.
-fn check_cache_host(host: &str) -> Result<(), String> {
+pub(crate) fn check_cache_host(host: &str) -> Result<(), String> {
     // Quoted in errors: cleaned and bounded (a config may hold anything).
     let shown = untrusted::clean(host);
     if host.is_empty() {

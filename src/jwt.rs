@@ -14,6 +14,7 @@ use crate::clock;
 pub struct Claims {
     pub exp: Option<i64>,
     pub iat: Option<i64>,
+    pub nbf: Option<i64>,
     pub iss: Option<String>,
     pub sub: Option<String>,
     #[serde(default, deserialize_with = "one_or_many")]

@@ -2,6 +2,7 @@
 //! that Nix reads. The binary (`main.rs`) is a thin shell over this library so that tests can
 //! reach the pure parts.
 
+pub mod bridge;
 pub mod ci;
 pub mod cli;
 pub mod clock;

@@ -2,6 +2,7 @@
 //! layer (`crate::session`), the protocol (`crate::oidc`) and the checks (`crate::doctor`);
 //! no command calls another.
 
+mod bridge;
 mod ci;
 mod completions;
 mod doctor;
@@ -15,9 +16,10 @@ mod token;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, LoginArgs};
+use crate::bridge::client::BridgeSink;
+use crate::cli::{BridgeCommand, Cli, Command, LoginArgs};
 use crate::clock;
-use crate::config::{self, ProcessEnvironment};
+use crate::config::{self, Config, Environment, ProcessEnvironment};
 use crate::session::Sessions;
 use crate::token_store::Session;
 
@@ -32,20 +34,27 @@ pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Some(Command::Completions(args)) => return completions::completions(args),
         Some(Command::Man) => return completions::man(),
+        // The bridge has its own config; its status works without one.
+        Some(Command::Bridge(BridgeCommand::Serve(args))) => {
+            return bridge::serve(cli, args, &env);
+        }
+        Some(Command::Bridge(BridgeCommand::Status(args))) => {
+            return bridge::status(cli, args, &env);
+        }
         // init writes the config the others load.
         Some(Command::Init(args)) => {
             let config = match block_on(init::run(cli, args, &env))? {
                 init::AfterInit::Done => return Ok(()),
                 init::AfterInit::LogIn(config) => config,
             };
-            let sessions = Sessions::new(*config, &env)?;
+            let sessions = sessions_for(*config, &env)?;
             return block_on(login::run(&sessions, &LoginArgs::default()));
         }
         _ => {}
     }
     let config = config::load(cli.config.as_deref(), cli.profile.as_deref(), &env)?;
     tracing::debug!(config = %config.source.display(), "loaded config");
-    let sessions = Sessions::new(config, &env)?;
+    let sessions = sessions_for(config, &env)?;
     match cli.subcommand() {
         Command::Status(args) => status::run(&sessions, &args),
         Command::Login(args) => block_on(login::run(&sessions, &args)),
@@ -55,10 +64,20 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Logout => block_on(logout::run(&sessions)),
         Command::Token(args) => block_on(token::run(&sessions, &args)),
         Command::Doctor(_) => unreachable!("doctor runs before the config is loaded"),
-        Command::Completions(_) | Command::Man | Command::Init(_) => {
-            unreachable!("completions, man and init run before the config is loaded")
+        Command::Completions(_) | Command::Man | Command::Init(_) | Command::Bridge(_) => {
+            unreachable!("completions, man, init and bridge run before the config is loaded")
         }
     }
+}
+
+/// The config's sessions, with the daemon bridge as a further sink when the config uses one.
+fn sessions_for(config: Config, env: &dyn Environment) -> Result<Sessions<'_>> {
+    let daemon_bridge = BridgeSink::for_config(&config);
+    let mut sessions = Sessions::new(config, env)?;
+    if let Some(sink) = daemon_bridge {
+        sessions.add_sink(Box::new(sink));
+    }
+    Ok(sessions)
 }
 
 /// One thread is plenty for one request at a time, and starts faster than a pool.

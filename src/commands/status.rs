@@ -3,8 +3,11 @@
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::bridge::client as bridge_client;
+use crate::bridge::protocol::EntryStatus;
 use crate::cli::StatusArgs;
 use crate::clock;
+use crate::config::Config;
 use crate::exit::{self, NextStep, Silent};
 use crate::jwt;
 use crate::netrc;
@@ -36,11 +39,22 @@ struct Report {
     username: Option<String>,
     access_token: Option<TokenReport>,
     refresh_token: Option<TokenReport>,
+    /// What the Nix daemon's netrc holds for this user, when a daemon bridge is in use.
+    daemon: Option<DaemonReport>,
     error: Option<String>,
     /// The exit code that `error` calls for (1: a file that cannot be read, which a login
     /// would not mend; 3: a corrupt store, which it would).
     #[serde(skip)]
     error_exit: Option<u8>,
+}
+
+#[derive(Debug, Serialize)]
+struct DaemonReport {
+    bridge: String,
+    /// One entry per host in the daemon's netrc: on a shared machine the last login wins.
+    entries: Vec<EntryStatus>,
+    /// Why the bridge could not be asked.
+    error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -205,9 +219,25 @@ fn build(sessions: &Sessions<'_>, now: i64) -> Report {
             .map(|s| untrusted::clean(&s)),
         access_token,
         refresh_token,
+        daemon: daemon_report(config),
         error_exit: error.as_ref().map(|(_, code)| *code),
         error: error.map(|(message, _)| message),
     }
+}
+
+/// Asks the daemon bridge (a local socket, no network) what the daemon's netrc holds for
+/// this user; never the token itself.
+fn daemon_report(config: &Config) -> Option<DaemonReport> {
+    let socket = config.daemon_bridge.socket()?;
+    let (entries, error) = match bridge_client::status(&socket, None) {
+        Ok(entries) => (entries, None),
+        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+    };
+    Some(DaemonReport {
+        bridge: socket.display().to_string(),
+        entries,
+        error,
+    })
 }
 
 fn describe_access(token: &str, session: Option<&Session>, now: i64) -> TokenReport {
@@ -288,6 +318,15 @@ fn print_text(r: &Report) {
         },
     }
     println!("Token store:   {}", r.token_store);
+    if let Some(d) = &r.daemon {
+        println!("Nix daemon:    netrc through the bridge at {}", d.bridge);
+        for entry in &d.entries {
+            println!("  {}", bridge_client::describe_entry(entry, now));
+        }
+        if let Some(e) = &d.error {
+            println!("  cannot ask the bridge: {e}");
+        }
+    }
     if let Some(e) = &r.error {
         println!("Problem:       {e}");
     }

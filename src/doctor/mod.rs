@@ -10,6 +10,7 @@
 //! (`determinate-nixd`, run from `nix_checks`) and [`cache`]. [`nix_setup`] is no check: it
 //! is the lines Nix needs, which `init` prints.
 
+pub mod bridge;
 pub mod cache;
 pub mod determinate;
 pub mod netrc_entry;

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 
 use super::system::{User, in_path, run_tool};
 use crate::config::Environment;
+use crate::fs::read_guard;
 
 pub const DEFAULT_CONF_DIR: &str = "/etc/nix";
 const DEFAULT_STATE_DIR: &str = "/nix/var/nix";
@@ -140,15 +141,18 @@ pub fn read_client(env: &dyn Environment) -> FileSettings {
 }
 
 fn apply_file(path: &Path, ignore_missing: bool, depth: usize, out: &mut FileSettings) {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
+    // A nix.conf (or what it includes) may be anything: read it as every file is read.
+    match read_guard::read_regular(path, read_guard::MAX_FILE_BYTES) {
+        Ok(Some(bytes)) => {
+            let text = String::from_utf8_lossy(&bytes);
             let dir = path.parent().unwrap_or(Path::new("/"));
             apply_text(&text, dir, &path.display().to_string(), depth, out);
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && ignore_missing => {}
-        Err(e) => out
+        Ok(None) if ignore_missing => {}
+        Ok(None) => out
             .problems
-            .push(format!("cannot read {}: {e}", path.display())),
+            .push(format!("cannot read {}: it does not exist", path.display())),
+        Err(e) => out.problems.push(format!("{e:#}")),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::nix_checks::{self, Tool};
 use super::system::CurlVersion;
 use super::system::User;
-use super::{Check, Report, netrc_file};
+use super::{Check, Report, bridge, netrc_file};
 use crate::clock;
 use crate::config::{self, Environment};
 use crate::exit::{ConfigError, ConfigProblem, NextStep};
@@ -105,6 +105,7 @@ impl<'a> Doctor<'a> {
                 checks.push(Check::skip(name, "needs a valid config"));
             }
             checks.extend(self.nix_checks());
+            checks.push(Check::skip(bridge::BRIDGE_CHECK, "needs a valid config"));
             checks.push(Check::skip("cache", "needs a valid config"));
             return checks;
         };
@@ -127,6 +128,7 @@ impl<'a> Doctor<'a> {
             _ => Check::skip(netrc_file::LIMITS_CHECK, "no netrc to measure"),
         });
         checks.extend(self.nix_checks());
+        checks.extend(self.bridge_checks(config, session.as_ref()));
         checks.extend(self.cache_checks(config, &netrc, session.as_ref()));
         checks
     }

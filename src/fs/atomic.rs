@@ -36,16 +36,32 @@ pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
     read_guard::read_regular(path, read_guard::MAX_FILE_BYTES)
 }
 
-/// Replaces `path` (already resolved) with `contents`, atomically, mode 0600.
+/// What a finished write must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A power loss: the file and its directory are fsynced (the netrc, the store).
+    PowerLoss,
+    /// A killed process only: the rename is still atomic, but after a power loss the old file
+    /// may be back. For records that only advise (the bridge's entry records), where the
+    /// fsyncs would double the cost of a write that is fsynced already.
+    ProcessKill,
+}
+
+/// Replaces `path` (already resolved) with `contents`, atomically, mode 0600, durably.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    put_in_place(path, contents, Placement::Replace)
+    put_in_place(path, contents, Placement::Replace, Durability::PowerLoss)
+}
+
+/// [`write_atomic`] with the durability the caller needs.
+pub fn write_atomic_with(path: &Path, contents: &[u8], durability: Durability) -> Result<()> {
+    put_in_place(path, contents, Placement::Replace, durability)
 }
 
 /// Creates `path` with `contents`, mode 0600, atomically, and never over a file that exists,
 /// not even one that appeared a moment ago: the temp file is linked into place, which fails
 /// when the name is taken. Such a file is reported as [`io::ErrorKind::AlreadyExists`].
 pub fn write_new(path: &Path, contents: &[u8]) -> Result<()> {
-    put_in_place(path, contents, Placement::New)
+    put_in_place(path, contents, Placement::New, Durability::PowerLoss)
 }
 
 /// How the finished temp file takes the target's name.
@@ -57,7 +73,13 @@ enum Placement {
     New,
 }
 
-fn put_in_place(path: &Path, contents: &[u8], placement: Placement) -> Result<()> {
+fn put_in_place(
+    path: &Path,
+    contents: &[u8],
+    placement: Placement,
+    durability: Durability,
+) -> Result<()> {
+    let synced = durability == Durability::PowerLoss;
     let dir = parent_of(path);
     create_private_dir(dir)?;
     let tmp = sibling_name(
@@ -75,7 +97,9 @@ fn put_in_place(path: &Path, contents: &[u8], placement: Placement) -> Result<()
         // under an odd umask (and never more open than that).
         file.set_permissions(fs::Permissions::from_mode(PRIVATE_FILE_MODE))?;
         file.write_all(contents)?;
-        file.sync_all()?;
+        if synced {
+            file.sync_all()?;
+        }
         match placement {
             Placement::Replace => fs::rename(&tmp, path)?,
             Placement::New => {
@@ -84,7 +108,10 @@ fn put_in_place(path: &Path, contents: &[u8], placement: Placement) -> Result<()
                 linked?
             }
         }
-        File::open(dir)?.sync_all()
+        if synced {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);

@@ -20,7 +20,10 @@ pub mod symlink;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-pub use atomic::{check_writable, create_private_dir, read_if_exists, write_atomic, write_new};
+pub use atomic::{
+    Durability, check_writable, create_private_dir, read_if_exists, write_atomic,
+    write_atomic_with, write_new,
+};
 pub use lock::{FileLock, lock_for};
 pub use name_hash::name_hash;
 pub use symlink::resolve_target;

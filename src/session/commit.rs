@@ -20,7 +20,8 @@ pub enum IfNetrcFails {
 impl Sessions<'_> {
     /// Saves `session` under `locked`, then writes its access token to the netrc, then tells
     /// the further sinks. A netrc failure undoes the save unless `if_netrc_fails` says to keep
-    /// it; a further sink's failure is a warning.
+    /// it; a further sink's failure undoes nothing (the store and the netrc are right) but is
+    /// the command's error, so that the user learns that, say, the Nix daemon lacks the token.
     pub fn commit(
         &self,
         locked: &LockedStore<'_>,
@@ -46,11 +47,25 @@ impl Sessions<'_> {
                 }
             }
         }
-        for sink in &self.sinks {
-            if let Err(e) = sink.publish(session) {
+        tell_every_sink(&self.sinks, |sink| sink.publish(session))
+    }
+}
+
+/// Runs `tell` on every sink even when one fails; the first failure is the result, later
+/// ones are warnings.
+pub(super) fn tell_every_sink<T>(
+    sinks: &[Box<dyn TokenSink + '_>],
+    tell: impl Fn(&dyn TokenSink) -> Result<T>,
+) -> Result<()> {
+    let mut first = None;
+    for sink in sinks {
+        if let Err(e) = tell(sink.as_ref()) {
+            if first.is_none() {
+                first = Some(e);
+            } else {
                 crate::exit::warn(&format!("cannot update the {}: {e:#}", sink.describe()));
             }
         }
-        Ok(())
     }
+    first.map_or(Ok(()), Err)
 }

@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use super::Sessions;
 use super::client_secret::{self, SecretUse};
+use super::commit::tell_every_sink;
 use super::grant::Grant;
 use super::sink::TokenSink;
 use crate::oidc::discovery::Jwks;
@@ -60,15 +61,13 @@ impl Sessions<'_> {
     }
 
     /// Removes the netrc entries, tells the further sinks, and deletes the stored session,
-    /// under `locked`, whatever the provider said.
+    /// under `locked`, whatever the provider said. A further sink's failure is the result,
+    /// after everything else is removed.
     pub fn end(&self, locked: &LockedStore<'_>) -> Result<Ended> {
         let removed_entries = self.netrc.withdraw()?;
-        for sink in &self.sinks {
-            if let Err(e) = sink.withdraw() {
-                crate::exit::warn(&format!("cannot update the {}: {e:#}", sink.describe()));
-            }
-        }
+        let sinks = tell_every_sink(&self.sinks, |sink| sink.withdraw());
         let removed_store = locked.remove()?;
+        sinks?;
         Ok(if removed_entries || removed_store {
             Ended::Removed
         } else {

@@ -5,8 +5,9 @@
 //! fail a commit (see [`super::commit`]). A further sink (the daemon bridge, which hands the
 //! token to a root service so that the Nix daemon can use it) is added with
 //! [`Sessions::add_sink`](super::Sessions::add_sink): it is told after the netrc was written,
-//! under the store lock, and a failure of it is a warning, since the token in the store and the
-//! netrc is valid whatever it says.
+//! under the store lock. A failure of it undoes nothing, since the token in the store and the
+//! netrc is valid whatever it says, but it is the command's error: the user must learn that the
+//! Nix daemon will not see the token.
 
 use std::path::PathBuf;
 

@@ -162,7 +162,7 @@ fn assert_no_token(out: &Output, token: &str) {
     );
 }
 
-const EVERY_CHECK: [&str; 10] = [
+const EVERY_CHECK: [&str; 11] = [
     "config",
     "issuer",
     "discovery",
@@ -173,6 +173,7 @@ const EVERY_CHECK: [&str; 10] = [
     "nix-netrc",
     "nix-daemon",
     "negative-cache",
+    "daemon-bridge",
 ];
 
 #[test]
@@ -233,7 +234,7 @@ fn healthy_setup_passes_every_check_and_the_cache_takes_the_token() {
         text.contains(&format!("ok    cache {}", cache.host())),
         "{text}"
     );
-    assert!(text.contains("11 ok, 0 warn, 0 FAIL, 0 skip"), "{text}");
+    assert!(text.contains("12 ok, 0 warn, 0 FAIL, 0 skip"), "{text}");
     assert_no_token(&out, &token);
 }
 

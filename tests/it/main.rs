@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bridge;
 mod ci;
 mod concurrency;
 mod config_cli;

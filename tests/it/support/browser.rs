@@ -114,6 +114,11 @@ impl BrowserHook {
         }
     }
 
+    /// The hook's directory (logs, result, pid files): an unprivileged CLI must own it.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The login name typed in (default `alice`); it becomes `sub` and
     /// `preferred_username`.
     pub fn user(mut self, user: &str) -> Self {

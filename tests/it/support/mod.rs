@@ -23,6 +23,7 @@ pub mod cache;
 pub mod certs;
 pub mod ci_issuer;
 pub mod cli;
+pub mod daemon;
 pub mod fault;
 pub mod hostile;
 pub mod http;

@@ -258,6 +258,19 @@ impl NixLab {
         lab
     }
 
+    /// The public key the cache's paths are signed with (`trusted-public-keys`).
+    pub fn public_key(&self) -> &str {
+        &self.public_key
+    }
+
+    /// The text of the path's file once substituted.
+    pub fn text_of(&self, which: TestPath) -> &str {
+        match which {
+            TestPath::Main => &self.main_text,
+            TestPath::Other => &self.other_text,
+        }
+    }
+
     /// The `file://` binary cache directory (for [`super::cache::CacheServer`]).
     pub fn cache_dir(&self) -> &Path {
         &self.cache_dir
@@ -319,10 +332,7 @@ impl NixLab {
         let output = self.nix_in("nix-store", &args, &home);
         let elapsed = started.elapsed();
 
-        let expected = match f.path {
-            TestPath::Main => &self.main_text,
-            TestPath::Other => &self.other_text,
-        };
+        let expected = self.text_of(f.path);
         let fetched = output.status.success() && {
             let valid = self.nix_in(
                 "nix-store",
