@@ -259,17 +259,22 @@ fn only_get_is_allowed() {
 
 #[test]
 fn times_out() {
-    let started = Instant::now();
-    let (addr, waiter) = start(Duration::from_millis(300));
-    match waiter.join().unwrap() {
-        Err(CallbackError::TimedOut(after)) => assert_eq!(after, Duration::from_millis(300)),
-        other => panic!("expected TimedOut, got {other:?}"),
+    // Closed means free to bind again. A connect cannot tell: the other tests of this binary
+    // start listeners on ephemeral ports too, and one may take the freed port at once; so a
+    // taken port is tried again with a new listener, and only a port that stays taken fails.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (addr, waiter) = start(Duration::from_millis(300));
+        match waiter.join().unwrap() {
+            Err(CallbackError::TimedOut(after)) => assert_eq!(after, Duration::from_millis(300)),
+            other => panic!("expected TimedOut, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return;
+        }
     }
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        TcpStream::connect(addr).is_err(),
-        "the port should be closed"
-    );
+    panic!("the listener's port stayed taken after three timed-out logins");
 }
 
 #[test]
