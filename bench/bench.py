@@ -5,6 +5,11 @@ Starts the test provider (tests/idp) on 127.0.0.1 over HTTPS, logs in once throu
 headless-browser hook, then measures each command and its curl/cat baseline side by side,
 interleaved, and prints one table (also written as JSON). Wall times are medians; peak RSS
 comes from GNU time (/usr/bin/time); request counts from the provider's log.
+
+A second provider sends its discovery document and JWKS with `Cache-Control: no-store`
+(IDP_DISCOVERY_NO_STORE=1, issue 15): a warm refresh there should still cost one request (the
+tool keeps the documents an hour at least), and two with NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL=0,
+which obeys the provider.
 """
 
 import json
@@ -18,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, NamedTuple, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 IDP = ROOT / "tests" / "idp"
@@ -58,7 +64,8 @@ def median_ms(samples):
 
 
 class Provider:
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, **extra_env: str):
+        work.mkdir(parents=True, exist_ok=True)
         self.work = work
         self.ca = work / "ca.pem"
         self.log = work / "requests.log"
@@ -72,7 +79,7 @@ class Provider:
                    IDP_ACCESS_TOKEN_TTL="3600", IDP_CLIENT_CREDENTIALS_TTL="3600",
                    IDP_REFRESH_TOKEN_TTL="86400", IDP_SESSION_TTL="86400",
                    IDP_GRANT_TTL="86400", IDP_ROTATE_REFRESH_TOKEN="0",
-                   IDP_EXIT_ON_STDIN_EOF="1")
+                   IDP_EXIT_ON_STDIN_EOF="1", **extra_env)
         self.proc = subprocess.Popen(["node", str(IDP / "provider.mjs")], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(work / "provider.err", "w"),
@@ -120,10 +127,14 @@ def main():
     if not BIN.exists():
         raise SystemExit(f"{BIN} is missing: cargo build --release first")
     work = Path(tempfile.mkdtemp(prefix="ncl-bench-"))
-    provider = Provider(work)
+    provider = Provider(work / "idp")
+    no_store = None
     try:
-        results = measure(work, provider)
+        no_store = Provider(work / "idp-no-store", IDP_DISCOVERY_NO_STORE="1")
+        results = measure(work, provider, no_store)
     finally:
+        if no_store:
+            no_store.stop()
         provider.stop()
     shutil.rmtree(work, ignore_errors=True)
     report(results)
@@ -149,13 +160,34 @@ def sandbox(work: Path, provider: Provider, name: str, client_id: str, secret: b
     return home, env
 
 
-def measure(work: Path, provider: Provider):
-    user_home, user_env = sandbox(work, provider, "user", "nix-cache-login", False)
-    srv_home, srv_env = sandbox(work, provider, "server", "nix-cache-server", True)
-    tool = lambda home, *args: [str(BIN), "--config", str(home / "config.toml"), *args]
+class Case(NamedTuple):
+    argv: list
+    env: dict
+    provider: Provider
+    before: Optional[Callable[[], None]] = None
 
-    t, code, out, err = run_timed(tool(user_home, "login", "--timeout", "90s"), user_env)
-    check(code, out, err, "login")
+
+def tool(home: Path, *args):
+    return [str(BIN), "--config", str(home / "config.toml"), *args]
+
+
+def logged_in(work: Path, provider: Provider, name: str, **extra_env: str):
+    """A user sandbox on `provider` with a session from one browser login."""
+    home, env = sandbox(work, provider, name, "nix-cache-login", False)
+    env.update(extra_env)
+    _, code, out, err = run_timed(tool(home, "login", "--timeout", "90s"), env)
+    check(code, out, err, f"login ({name})")
+    return home, env
+
+
+def measure(work: Path, provider: Provider, no_store: Provider):
+    user_home, user_env = logged_in(work, provider, "user")
+    srv_home, srv_env = sandbox(work, provider, "server", "nix-cache-server", True)
+    # Two sessions on the no-store provider, each with its own discovery cache: the expiry
+    # is fixed when a document is written, so one cache cannot serve both lifetimes.
+    floor_home, floor_env = logged_in(work, no_store, "no-store")
+    obey_home, obey_env = logged_in(work, no_store, "no-store-obey",
+                                    NIX_CACHE_LOGIN_DISCOVERY_MIN_TTL="0")
     store = next((user_home / "state" / "nix-cache-login").glob("*.json"))
     refresh_token = json.loads(store.read_text())["refresh_token"]
     token_url = provider.issuer + "/token"
@@ -169,46 +201,42 @@ def measure(work: Path, provider: Provider):
     discovery_cache = user_home / "cache" / "nix-cache-login"
 
     cases = {
-        "refresh (warm)": (tool(user_home, "refresh"), user_env, None),
-        "curl refresh POST": (curl_refresh, user_env, None),
-        "service-account (warm)": (tool(srv_home, "service-account"), srv_env, None),
-        "curl client_credentials POST": (curl_cc, srv_env, None),
-        "refresh (cold: no discovery cache)": (tool(user_home, "refresh"), user_env,
-                                               lambda: shutil.rmtree(discovery_cache, True)),
-        "refresh --min-valid 5m (nothing due)": (tool(user_home, "refresh", "--min-valid", "5m"),
-                                                 user_env, None),
-        "status": (tool(user_home, "status"), user_env, None),
-        "cat netrc": (["/bin/cat", str(user_home / "netrc")], user_env, None),
+        "refresh (warm)": Case(tool(user_home, "refresh"), user_env, provider),
+        "curl refresh POST": Case(curl_refresh, user_env, provider),
+        "service-account (warm)": Case(tool(srv_home, "service-account"), srv_env, provider),
+        "curl client_credentials POST": Case(curl_cc, srv_env, provider),
+        "refresh (cold: no discovery cache)": Case(
+            tool(user_home, "refresh"), user_env, provider,
+            lambda: shutil.rmtree(discovery_cache, True)),
+        NO_STORE_WARM: Case(tool(floor_home, "refresh"), floor_env, no_store),
+        NO_STORE_OBEYED: Case(tool(obey_home, "refresh"), obey_env, no_store),
+        "refresh --min-valid 5m (nothing due)": Case(
+            tool(user_home, "refresh", "--min-valid", "5m"), user_env, provider),
+        "status": Case(tool(user_home, "status"), user_env, provider),
+        "cat netrc": Case(["/bin/cat", str(user_home / "netrc")], user_env, provider),
     }
     # Warm every case once (and fill the discovery caches), then interleave the runs so that
     # a slow moment of the machine hits all cases alike.
-    for argv, env, before in cases.values():
-        if before:
-            before()
-        _, code, out, err = run_timed(argv, env)
-        check(code, out, err, argv)
+    for name, case in cases.items():
+        run_case(name, case)
     samples = {name: [] for name in cases}
     for _ in range(RUNS):
-        for name, (argv, env, before) in cases.items():
-            if before:
-                before()
-            t, code, out, err = run_timed(argv, env)
-            check(code, out, err, name)
-            samples[name].append(t)
+        for name, case in cases.items():
+            samples[name].append(run_case(name, case))
 
     requests = {}
-    for name, (argv, env, before) in cases.items():
-        if before:
-            before()
-        provider.clear_log()
-        _, code, out, err = run_timed(argv, env)
+    for name, case in cases.items():
+        if case.before:
+            case.before()
+        case.provider.clear_log()
+        _, code, out, err = run_timed(case.argv, case.env)
         check(code, out, err, name)
-        requests[name] = len(provider.requests())
+        requests[name] = len(case.provider.requests())
     rss = {}
-    for name, (argv, env, before) in cases.items():
-        if before:
-            before()
-        rss[name] = peak_rss_kib(argv, env)
+    for name, case in cases.items():
+        if case.before:
+            case.before()
+        rss[name] = peak_rss_kib(case.argv, case.env)
 
     med = {name: median_ms(s) for name, s in samples.items()}
     return {
@@ -222,8 +250,30 @@ def measure(work: Path, provider: Provider):
             "refresh / curl": round(med["refresh (warm)"] / med["curl refresh POST"], 3),
             "service-account / curl": round(
                 med["service-account (warm)"] / med["curl client_credentials POST"], 3),
+            "refresh (no-store provider) / curl": round(
+                med[NO_STORE_WARM] / med["curl refresh POST"], 3),
+        },
+        "goals": {
+            "requests per warm refresh, provider sends no-store (issue 15)": {
+                "goal": 1, "measured": requests[NO_STORE_WARM],
+                "met": requests[NO_STORE_WARM] == 1},
+            "requests per warm refresh, no-store obeyed (MIN_TTL=0, contrast)": {
+                "expected": 2, "measured": requests[NO_STORE_OBEYED]},
         },
     }
+
+
+NO_STORE_WARM = "refresh (warm, no-store provider)"
+NO_STORE_OBEYED = "refresh (no-store obeyed, MIN_TTL=0)"
+
+
+def run_case(name: str, case: Case) -> float:
+    """One timed run of `case` (after its preparation, untimed); returns wall seconds."""
+    if case.before:
+        case.before()
+    elapsed, code, out, err = run_timed(case.argv, case.env)
+    check(code, out, err, name)
+    return elapsed
 
 
 def machine():
@@ -252,6 +302,8 @@ def report(r):
         print(f"| {c['case']:<38} | {c['median_ms']:>9.2f} | {c['min_ms']:>7.2f} | "
               f"{c['requests']:>8} | {c['peak_rss_kib'] / 1024:>12.1f} |")
     for k, v in r["ratios"].items():
+        print(f"{k}: {v}")
+    for k, v in r["goals"].items():
         print(f"{k}: {v}")
     print(f"(JSON: {out})")
 
