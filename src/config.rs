@@ -18,7 +18,7 @@ pub const DEFAULT_NETRC_LOGIN: &str = "nix-cache-login";
 pub const ENV_CONFIG: &str = "NIX_CACHE_LOGIN_CONFIG";
 const SYSTEM_CONFIG: &str = "/etc/nix-cache-login/config.toml";
 /// A config is a few hundred bytes; one of many profiles a few KiB.
-const MAX_CONFIG_BYTES: u64 = 256 << 10;
+pub const MAX_CONFIG_BYTES: u64 = 256 << 10;
 
 /// The settings of one run, checked and with paths expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]

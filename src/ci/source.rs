@@ -1,15 +1,15 @@
 //! Getting the job's token from where its platform puts it.
 
-use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use serde::Deserialize;
 
 use super::Source;
 use super::job_token::{self, JobToken};
 use crate::config::Environment;
 use crate::exit::ConfigError;
+use crate::fs::read_guard;
 use crate::http::{HttpClient, is_loopback, read_body, strip_query};
 
 /// GitHub Actions sets these in a job whose workflow has `permissions: id-token: write`.
@@ -108,28 +108,25 @@ async fn github_actions(
     Ok(answer.value)
 }
 
-/// Reads a token file, refusing one that is far too large to be a token.
+/// Reads a token file, refusing one that is far too large to be a token. Another program
+/// put it there, so it is read as such a file is (`fs::read_guard`): a FIFO is not waited on.
 fn read_token_file(path: &Path) -> Result<String> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        ConfigError::invalid(format!(
-            "cannot read the CI token file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let mut bytes = Vec::new();
-    // Read one byte past the limit to tell a file at the limit from a longer one.
-    file.take(job_token::MAX_LEN as u64 + 2)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read the CI token file {}", path.display()))?;
+    let shown = path.display();
+    let bytes = read_guard::read_regular(path, read_guard::MAX_FILE_BYTES)
+        .map_err(|e| ConfigError::invalid(format!("the CI token file: {e:#}")))?
+        .ok_or_else(|| {
+            ConfigError::invalid(format!(
+                "cannot read the CI token file {shown}: it does not exist"
+            ))
+        })?;
+    // One byte more than a token may be: its file may end in a newline.
     if bytes.len() > job_token::MAX_LEN + 1 {
         return Err(anyhow!(
-            "the CI token file {} is larger than {} bytes: not a token",
-            path.display(),
+            "the CI token file {shown} is larger than {} bytes: not a token",
             job_token::MAX_LEN
         ));
     }
-    String::from_utf8(bytes)
-        .map_err(|_| anyhow!("the CI token file {} is not UTF-8", path.display()))
+    String::from_utf8(bytes).map_err(|_| anyhow!("the CI token file {shown} is not UTF-8"))
 }
 
 #[cfg(test)]
@@ -194,6 +191,24 @@ mod tests {
         };
         let msg = refusal("x".repeat(job_token::MAX_LEN * 3)).await;
         assert!(msg.contains("larger than"), "{msg}");
+        // Read as a file another program put there: a FIFO is refused, not waited on.
+        std::fs::remove_file(&path).unwrap();
+        if std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            let e = fetch(
+                &Source::File(path.clone()),
+                None,
+                &http,
+                &FakeEnv::default(),
+            )
+            .await;
+            let msg = format!("{:#}", e.unwrap_err());
+            assert!(msg.contains("not a regular file"), "{msg}");
+            std::fs::remove_file(&path).unwrap();
+        }
         let msg = refusal("secret-looking-garbage".into()).await;
         assert!(
             msg.contains("not a JWT") && !msg.contains("garbage"),
