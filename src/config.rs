@@ -352,18 +352,7 @@ impl Config {
             ));
         }
 
-        let netrc_login = keys
-            .netrc_login
-            .unwrap_or_else(|| DEFAULT_NETRC_LOGIN.to_string());
-        if !crate::netrc::is_plain_word(&netrc_login) {
-            return Err(at(
-                "netrc_login",
-                format!(
-                    "{:?} must be one word without spaces, quotes or control characters, not starting with # and not a netrc keyword",
-                    untrusted::clean(&netrc_login)
-                ),
-            ));
-        }
+        let netrc_login = check_netrc_login(keys.netrc_login).map_err(|m| at("netrc_login", m))?;
 
         let daemon_bridge = match &keys.daemon_bridge {
             Some(v) => crate::bridge::client::DaemonBridge::from_toml(v)
@@ -432,6 +421,19 @@ pub(crate) fn check_issuer(text: &str) -> Result<Url, String> {
         return Err(format!("{shown:?} must not carry credentials"));
     }
     Ok(url)
+}
+
+/// The `login` word of the netrc entry (`netrc_login`, or the tool's name): one plain netrc
+/// word, since curl and Nix read the entry word by word.
+pub(crate) fn check_netrc_login(value: Option<String>) -> Result<String, String> {
+    let login = value.unwrap_or_else(|| DEFAULT_NETRC_LOGIN.to_string());
+    if !crate::netrc::is_plain_word(&login) {
+        return Err(format!(
+            "{:?} must be one word without spaces, quotes or control characters, not starting with # and not a netrc keyword",
+            untrusted::clean(&login)
+        ));
+    }
+    Ok(login)
 }
 
 /// A cache host is what Nix's substituter URL has between `https://` and the path.

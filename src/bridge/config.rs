@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::verify::Policy;
 use crate::config::{
-    DEFAULT_NETRC_LOGIN, MAX_CONFIG_BYTES, check_cache_host, check_issuer, toml_error,
+    MAX_CONFIG_BYTES, check_cache_host, check_issuer, check_netrc_login, toml_error,
 };
 use crate::exit::ConfigError;
 use crate::fs::read_guard;
@@ -69,12 +69,8 @@ pub fn load(path: &Path) -> Result<BridgeConfig, ConfigError> {
     let meta =
         fs::metadata(path).map_err(|e| fail(format!("cannot read the bridge config: {e}")))?;
     check_owner(&meta, "file").map_err(fail)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let dir_meta =
-        fs::metadata(dir).map_err(|e| fail(format!("cannot inspect its directory: {e}")))?;
+    let dir_meta = fs::metadata(crate::fs::parent_of(path))
+        .map_err(|e| fail(format!("cannot inspect its directory: {e}")))?;
     check_owner(&dir_meta, "directory").map_err(fail)?;
     // Root's file is still read as any file is: a FIFO or a device put there is refused.
     let bytes = read_guard::read_regular(path, MAX_CONFIG_BYTES)
@@ -141,15 +137,7 @@ pub fn parse(text: &str, path: &Path) -> Result<BridgeConfig, ConfigError> {
     };
     let netrc_path = absolute("netrc_path", keys.netrc_path, DEFAULT_NETRC)?;
     let state_dir = absolute("state_dir", keys.state_dir, DEFAULT_STATE_DIR)?;
-    let netrc_login = keys
-        .netrc_login
-        .unwrap_or_else(|| DEFAULT_NETRC_LOGIN.to_string());
-    if !crate::netrc::is_plain_word(&netrc_login) {
-        return Err(at(
-            "netrc_login",
-            format!("{netrc_login:?} is not one netrc word"),
-        ));
-    }
+    let netrc_login = check_netrc_login(keys.netrc_login).map_err(|m| at("netrc_login", m))?;
     let max_lifetime = match keys.max_token_lifetime {
         Some(text) => crate::cli::parse_duration(&text).map_err(|m| at("max_token_lifetime", m))?,
         None => DEFAULT_MAX_TOKEN_LIFETIME,
