@@ -213,6 +213,49 @@ pub fn new_config_path(
     })
 }
 
+/// The text of a new config with the three keys every config needs, as `init` writes it:
+/// TOML-quoted, whatever the values hold.
+pub fn render_new(issuer: &str, client_id: &str, cache_host: &str) -> String {
+    let mut table = toml::Table::new();
+    for (key, value) in [
+        ("issuer", issuer),
+        ("client_id", client_id),
+        ("cache_host", cache_host),
+    ] {
+        table.insert(key.into(), toml::Value::String(value.to_string()));
+    }
+    format!(
+        "# Written by `nix-cache-login init`; every key is in the README.\n{}",
+        toml::to_string(&table).expect("strings serialize")
+    )
+}
+
+/// What a new config does to a file already at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfExists {
+    /// Replace it (`init --force`), atomically.
+    Replace,
+    /// Keep it, even one that appeared since it was looked for: the write fails.
+    Keep,
+}
+
+/// Writes a new config to `path` (0600, atomically); with [`IfExists::Keep`] never over a
+/// file that is there, not even one another run wrote a moment ago.
+pub fn write_new(path: &Path, text: &str, if_exists: IfExists) -> anyhow::Result<()> {
+    match if_exists {
+        IfExists::Replace => crate::fs::write_atomic(path, text.as_bytes()),
+        IfExists::Keep => crate::fs::write_new(path, text.as_bytes()).map_err(|e| {
+            match e.downcast_ref::<std::io::Error>() {
+                Some(io) if io.kind() == std::io::ErrorKind::AlreadyExists => ConfigError::invalid(
+                    format!("{} appeared meanwhile; not overwriting it", path.display()),
+                )
+                .into(),
+                _ => e,
+            }
+        }),
+    }
+}
+
 /// Locates, reads, parses and checks the config.
 pub fn load(
     explicit: Option<&Path>,
@@ -528,6 +571,31 @@ cache_host = "cache.example.com"
         parse(text, Path::new("/cfg.toml"), None, &env())
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn a_new_config_is_quoted_as_toml_and_parses() {
+        let text = render_new("https://sso/realms/a\"b", "id", "c");
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(table["issuer"].as_str(), Some("https://sso/realms/a\"b"));
+        let text = render_new(
+            "https://sso.example.com/realms/nix",
+            "nix-cache",
+            "cache.example.com",
+        );
+        assert_eq!(parse_ok(&text), parse_ok(MINIMAL));
+    }
+
+    #[test]
+    fn a_new_config_never_replaces_one_unless_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        write_new(&path, "a = 1\n", IfExists::Keep).unwrap();
+        let e = write_new(&path, "b = 2\n", IfExists::Keep).unwrap_err();
+        assert!(format!("{e:#}").contains("appeared meanwhile"), "{e:#}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a = 1\n");
+        write_new(&path, "b = 2\n", IfExists::Replace).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "b = 2\n");
     }
 
     #[test]
