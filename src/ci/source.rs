@@ -16,6 +16,71 @@ use crate::http::{HttpClient, is_loopback, read_body, strip_query};
 pub const GITHUB_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
 pub const GITHUB_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
 
+/// What a source needs that this environment lacks, and what the job's setup must say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Absent {
+    pub what: String,
+    pub fix: Option<String>,
+}
+
+/// What `source` needs from this job's environment and does not find: the variables the
+/// platform sets, or the file it keeps; `None` when it is there. The one rule `ci` (before
+/// it asks) and `doctor` (without asking) both follow.
+pub fn absent(source: &Source, env: &dyn Environment) -> Option<Absent> {
+    match source {
+        Source::GithubActions => {
+            let missing: Vec<String> = [GITHUB_REQUEST_URL, GITHUB_REQUEST_TOKEN]
+                .into_iter()
+                .filter(|var| env.var(var).is_none())
+                .map(|var| format!("${var}"))
+                .collect();
+            (!missing.is_empty()).then(|| Absent {
+                what: match missing.as_slice() {
+                    [one] => format!("{one} is not set"),
+                    _ => format!("${GITHUB_REQUEST_URL} and ${GITHUB_REQUEST_TOKEN} are not set"),
+                },
+                fix: Some("the workflow (or job) needs `permissions: id-token: write`".into()),
+            })
+        }
+        Source::Gitlab { var } => env.var(var).is_none().then(|| Absent {
+            what: format!("${var} is not set"),
+            fix: Some(format!(
+                "the GitLab job needs `id_tokens: {var}: aud: ...` (or set ci.id_token_var to the name it uses)"
+            )),
+        }),
+        Source::Env(var) => env.var(var).is_none().then(|| Absent {
+            what: format!("${var} is not set"),
+            fix: None,
+        }),
+        Source::File(path) => match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => None,
+            Ok(_) => Some(Absent {
+                what: format!("the CI token file {} is not a regular file", path.display()),
+                fix: Some("point file: at the token file the platform keeps".into()),
+            }),
+            Err(e) => Some(Absent {
+                what: format!("the CI token file {}: {e}", path.display()),
+                fix: Some(
+                    "mount the token there (Kubernetes: a projected serviceAccountToken volume), or point file: at where the platform keeps it"
+                        .into(),
+                ),
+            }),
+        },
+    }
+}
+
+/// [`absent`]'s answer as the error `ci` stops with.
+fn absent_error(source: &Source, env: &dyn Environment) -> ConfigError {
+    let absent = absent(source, env).unwrap_or_else(|| Absent {
+        what: format!("{source} is not usable"),
+        fix: None,
+    });
+    match absent.fix {
+        Some(fix) => ConfigError::invalid(format!("{}: {fix}", absent.what)),
+        None => ConfigError::invalid(absent.what),
+    }
+}
+
 /// The job's token from `source`, checked to be a CI JWT. `audience` is asked of GitHub;
 /// the other platforms put it in the token when the job is set up.
 pub async fn fetch(
@@ -26,17 +91,8 @@ pub async fn fetch(
 ) -> Result<JobToken> {
     let (text, origin) = match source {
         Source::GithubActions => (github_actions(audience, http, env).await?, None),
-        Source::Gitlab { var } => (
-            env.var(var).ok_or_else(|| {
-                ConfigError::invalid(format!(
-                    "${var} is not set: the GitLab job needs `id_tokens: {var}: aud: ...` (or set ci.id_token_var to the name it uses)"
-                ))
-            })?,
-            Some(format!("${var}")),
-        ),
-        Source::Env(var) => (
-            env.var(var)
-                .ok_or_else(|| ConfigError::invalid(format!("${var} is not set")))?,
+        Source::Gitlab { var } | Source::Env(var) => (
+            env.var(var).ok_or_else(|| absent_error(source, env))?,
             Some(format!("${var}")),
         ),
         Source::File(path) => (read_token_file(path)?, Some(path.display().to_string())),
@@ -55,10 +111,7 @@ async fn github_actions(
     let (Some(url), Some(request_token)) =
         (env.var(GITHUB_REQUEST_URL), env.var(GITHUB_REQUEST_TOKEN))
     else {
-        return Err(ConfigError::invalid(format!(
-            "${GITHUB_REQUEST_URL} and ${GITHUB_REQUEST_TOKEN} are not set: the workflow (or job) needs `permissions: id-token: write`"
-        ))
-        .into());
+        return Err(absent_error(&Source::GithubActions, env).into());
     };
     let mut url = reqwest::Url::parse(&url)
         .map_err(|e| ConfigError::invalid(format!("${GITHUB_REQUEST_URL} is not a URL: {e}")))?;
