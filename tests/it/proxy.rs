@@ -22,7 +22,21 @@ fn through(env: &mut TestEnv, squid: &Squid) {
     env.set_env("BROWSER_PROXIED_HOSTS", PROXIED_HOST);
 }
 
-/// The tunnels squid opened to the provider since `from` (an index into its log).
+/// The tunnels squid opened to the provider since `from` (an index into its log), waiting a
+/// few seconds for at least one: squid logs a tunnel when it has closed its side, which can be
+/// a moment after the CLI has exited.
+fn tunnels_logged(squid: &Squid, idp: &Idp, from: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let found = tunnels(squid, idp, from);
+        if !found.is_empty() || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The tunnels squid has logged to the provider since `from` (an index into its log).
 fn tunnels(squid: &Squid, idp: &Idp, from: usize) -> Vec<String> {
     let target = format!("CONNECT {PROXIED_HOST}:{} 200", idp.port());
     squid.requests()[from..]
@@ -70,7 +84,7 @@ fn every_flow_reaches_the_provider_through_the_proxy() {
             assert!(out.status.success(), "{step}: {}", describe(&out));
         }
         let provider_requests = idp.request_log().lines().count();
-        let tunnels = tunnels(&squid, &idp, seen);
+        let tunnels = tunnels_logged(&squid, &idp, seen);
         assert!(
             provider_requests > 0 && !tunnels.is_empty(),
             "{step}: {provider_requests} provider requests, squid log since: {:#?}",
@@ -91,6 +105,8 @@ fn every_flow_reaches_the_provider_through_the_proxy() {
     let seen = squid.requests().len();
     let out = direct.cli(&["service-account"]);
     let line = assert_failed("NO_PROXY", &out, 1, &[PROXIED_HOST]);
+    // Give squid the moment it takes to log a tunnel that has closed, had there been one.
+    std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(tunnels(&squid, &idp, seen).is_empty(), "{line}");
     println!("NO_PROXY={PROXIED_HOST}: {line}");
 }

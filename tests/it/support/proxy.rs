@@ -31,8 +31,21 @@ pub struct Squid {
 }
 
 impl Squid {
-    /// Starts squid (foreground, no cache) and waits until it accepts connections.
+    /// Starts squid (foreground, no cache) and waits until it accepts connections. The port is
+    /// picked free and then bound by squid, so another test can take it in between: a squid
+    /// that exits before it listens is started again on another port (three tries).
     pub fn start(policy: Policy) -> Squid {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Squid::try_start(policy) {
+                Ok(squid) => return squid,
+                Err(why) => failures.push(why),
+            }
+        }
+        panic!("squid did not start:\n{}", failures.join("\n---\n"));
+    }
+
+    fn try_start(policy: Policy) -> Result<Squid, String> {
         let dir = tempfile::Builder::new()
             .prefix("ncl-squid-")
             .tempdir()
@@ -78,24 +91,41 @@ impl Squid {
             .stderr(fs::File::create(dir.path().join("stderr.log")).unwrap())
             .spawn()
             .expect("start squid (apt-get install squid; .ci/install-deps does)");
-        let squid = Squid { child, dir, port };
-        squid.wait_ready();
-        squid
+        let mut squid = Squid { child, dir, port };
+        squid.wait_ready()?;
+        Ok(squid)
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let logs = |dir: &TempDir| {
+            format!(
+                "{}\n{}",
+                fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default(),
+                fs::read_to_string(dir.path().join("cache.log")).unwrap_or_default()
+            )
+        };
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            let listening = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+            // Whoever answers must be this squid, still running (not a listener of another
+            // test that took the port, while squid gave up on it).
+            let exited = self.child.try_wait().ok().flatten();
+            if listening && exited.is_none() {
+                return Ok(());
+            }
+            if let Some(status) = exited {
+                return Err(format!(
+                    "squid exited ({status}) before it listened on 127.0.0.1:{}:\n{}",
+                    self.port,
+                    logs(&self.dir)
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!(
-            "squid did not listen on 127.0.0.1:{} within 30 s:\n{}\n{}",
+            "squid did not listen on 127.0.0.1:{} within 30 s:\n{}",
             self.port,
-            fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default(),
-            fs::read_to_string(self.dir.path().join("cache.log")).unwrap_or_default()
+            logs(&self.dir)
         );
     }
 
