@@ -541,6 +541,19 @@ pub(crate) mod tests {
         pub home: Option<PathBuf>,
     }
 
+    impl FakeEnv {
+        /// These variables, and no home.
+        pub fn with(vars: &[(&str, &str)]) -> FakeEnv {
+            FakeEnv {
+                vars: vars
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                home: None,
+            }
+        }
+    }
+
     impl Environment for FakeEnv {
         fn var(&self, name: &str) -> Option<String> {
             self.vars.get(name).cloned()

@@ -69,13 +69,7 @@ mod tests {
     use crate::config::tests::FakeEnv;
 
     fn env(vars: &[(&str, &str)]) -> FakeEnv {
-        FakeEnv {
-            vars: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            home: None,
-        }
+        FakeEnv::with(vars)
     }
 
     #[test]

@@ -114,24 +114,11 @@ fn no_browser_reason(env: &dyn Environment) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::path::PathBuf;
-
     use super::*;
+    use crate::config::tests::FakeEnv;
 
-    struct FakeEnv(HashMap<&'static str, &'static str>);
-
-    impl Environment for FakeEnv {
-        fn var(&self, name: &str) -> Option<String> {
-            self.0.get(name).map(|v| v.to_string())
-        }
-        fn home_dir(&self) -> Option<PathBuf> {
-            None
-        }
-    }
-
-    fn env(vars: &[(&'static str, &'static str)]) -> FakeEnv {
-        FakeEnv(vars.iter().copied().collect())
+    fn env(vars: &[(&str, &str)]) -> FakeEnv {
+        FakeEnv::with(vars)
     }
 
     fn args() -> Asked {
