@@ -114,6 +114,19 @@ pub struct LoginArgs {
     pub timeout: Duration,
 }
 
+impl LoginArgs {
+    /// The flow the flags ask for; `--device` before `--browser` before `--no-browser`.
+    pub fn asked_flow(&self) -> crate::oidc::flow::Asked {
+        use crate::oidc::flow::Asked;
+        match (self.device, self.browser, self.no_browser) {
+            (true, _, _) => Asked::Device,
+            (_, true, _) => Asked::Browser,
+            (_, _, true) => Asked::NoBrowser,
+            _ => Asked::Unsaid,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args, Default)]
 pub struct InitArgs {
     /// The OIDC issuer URL (asked for on a terminal when missing)

@@ -18,7 +18,7 @@ pub const DEFAULT_NETRC_LOGIN: &str = "nix-cache-login";
 pub const ENV_CONFIG: &str = "NIX_CACHE_LOGIN_CONFIG";
 const SYSTEM_CONFIG: &str = "/etc/nix-cache-login/config.toml";
 /// A config is a few hundred bytes; one of many profiles a few KiB.
-const MAX_CONFIG_BYTES: u64 = 256 << 10;
+pub const MAX_CONFIG_BYTES: u64 = 256 << 10;
 
 /// The settings of one run, checked and with paths expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +213,49 @@ pub fn new_config_path(
     })
 }
 
+/// The text of a new config with the three keys every config needs, as `init` writes it:
+/// TOML-quoted, whatever the values hold.
+pub fn render_new(issuer: &str, client_id: &str, cache_host: &str) -> String {
+    let mut table = toml::Table::new();
+    for (key, value) in [
+        ("issuer", issuer),
+        ("client_id", client_id),
+        ("cache_host", cache_host),
+    ] {
+        table.insert(key.into(), toml::Value::String(value.to_string()));
+    }
+    format!(
+        "# Written by `nix-cache-login init`; every key is in the README.\n{}",
+        toml::to_string(&table).expect("strings serialize")
+    )
+}
+
+/// What a new config does to a file already at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfExists {
+    /// Replace it (`init --force`), atomically.
+    Replace,
+    /// Keep it, even one that appeared since it was looked for: the write fails.
+    Keep,
+}
+
+/// Writes a new config to `path` (0600, atomically); with [`IfExists::Keep`] never over a
+/// file that is there, not even one another run wrote a moment ago.
+pub fn write_new(path: &Path, text: &str, if_exists: IfExists) -> anyhow::Result<()> {
+    match if_exists {
+        IfExists::Replace => crate::fs::write_atomic(path, text.as_bytes()),
+        IfExists::Keep => crate::fs::write_new(path, text.as_bytes()).map_err(|e| {
+            match e.downcast_ref::<std::io::Error>() {
+                Some(io) if io.kind() == std::io::ErrorKind::AlreadyExists => ConfigError::invalid(
+                    format!("{} appeared meanwhile; not overwriting it", path.display()),
+                )
+                .into(),
+                _ => e,
+            }
+        }),
+    }
+}
+
 /// Locates, reads, parses and checks the config.
 pub fn load(
     explicit: Option<&Path>,
@@ -352,18 +395,7 @@ impl Config {
             ));
         }
 
-        let netrc_login = keys
-            .netrc_login
-            .unwrap_or_else(|| DEFAULT_NETRC_LOGIN.to_string());
-        if !crate::netrc::is_plain_word(&netrc_login) {
-            return Err(at(
-                "netrc_login",
-                format!(
-                    "{:?} must be one word without spaces, quotes or control characters, not starting with # and not a netrc keyword",
-                    untrusted::clean(&netrc_login)
-                ),
-            ));
-        }
+        let netrc_login = check_netrc_login(keys.netrc_login).map_err(|m| at("netrc_login", m))?;
 
         let daemon_bridge = match &keys.daemon_bridge {
             Some(v) => crate::bridge::client::DaemonBridge::from_toml(v)
@@ -434,6 +466,19 @@ pub(crate) fn check_issuer(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// The `login` word of the netrc entry (`netrc_login`, or the tool's name): one plain netrc
+/// word, since curl and Nix read the entry word by word.
+pub(crate) fn check_netrc_login(value: Option<String>) -> Result<String, String> {
+    let login = value.unwrap_or_else(|| DEFAULT_NETRC_LOGIN.to_string());
+    if !crate::netrc::is_plain_word(&login) {
+        return Err(format!(
+            "{:?} must be one word without spaces, quotes or control characters, not starting with # and not a netrc keyword",
+            untrusted::clean(&login)
+        ));
+    }
+    Ok(login)
+}
+
 /// A cache host is what Nix's substituter URL has between `https://` and the path.
 pub(crate) fn check_cache_host(host: &str) -> Result<(), String> {
     // Quoted in errors: cleaned and bounded (a config may hold anything).
@@ -496,6 +541,19 @@ pub(crate) mod tests {
         pub home: Option<PathBuf>,
     }
 
+    impl FakeEnv {
+        /// These variables, and no home.
+        pub fn with(vars: &[(&str, &str)]) -> FakeEnv {
+            FakeEnv {
+                vars: vars
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                home: None,
+            }
+        }
+    }
+
     impl Environment for FakeEnv {
         fn var(&self, name: &str) -> Option<String> {
             self.vars.get(name).cloned()
@@ -526,6 +584,31 @@ cache_host = "cache.example.com"
         parse(text, Path::new("/cfg.toml"), None, &env())
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn a_new_config_is_quoted_as_toml_and_parses() {
+        let text = render_new("https://sso/realms/a\"b", "id", "c");
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(table["issuer"].as_str(), Some("https://sso/realms/a\"b"));
+        let text = render_new(
+            "https://sso.example.com/realms/nix",
+            "nix-cache",
+            "cache.example.com",
+        );
+        assert_eq!(parse_ok(&text), parse_ok(MINIMAL));
+    }
+
+    #[test]
+    fn a_new_config_never_replaces_one_unless_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        write_new(&path, "a = 1\n", IfExists::Keep).unwrap();
+        let e = write_new(&path, "b = 2\n", IfExists::Keep).unwrap_err();
+        assert!(format!("{e:#}").contains("appeared meanwhile"), "{e:#}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a = 1\n");
+        write_new(&path, "b = 2\n", IfExists::Replace).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "b = 2\n");
     }
 
     #[test]

@@ -69,11 +69,12 @@ pub fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn jwt(payload: &str) -> String {
+    /// An unsigned JWT with these claims, for tests that read tokens.
+    pub(crate) fn jwt(payload: &str) -> String {
         format!(
             "{}.{}.sig",
             URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#),

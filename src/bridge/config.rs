@@ -12,8 +12,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::verify::Policy;
-use crate::config::{DEFAULT_NETRC_LOGIN, check_cache_host, check_issuer, toml_error};
+use crate::config::{
+    MAX_CONFIG_BYTES, check_cache_host, check_issuer, check_netrc_login, toml_error,
+};
 use crate::exit::ConfigError;
+use crate::fs::read_guard;
 
 pub const DEFAULT_CONFIG: &str = "/etc/nix-cache-login/bridge.toml";
 pub const DEFAULT_NETRC: &str = "/etc/nix/netrc";
@@ -66,14 +69,14 @@ pub fn load(path: &Path) -> Result<BridgeConfig, ConfigError> {
     let meta =
         fs::metadata(path).map_err(|e| fail(format!("cannot read the bridge config: {e}")))?;
     check_owner(&meta, "file").map_err(fail)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let dir_meta =
-        fs::metadata(dir).map_err(|e| fail(format!("cannot inspect its directory: {e}")))?;
+    let dir_meta = fs::metadata(crate::fs::parent_of(path))
+        .map_err(|e| fail(format!("cannot inspect its directory: {e}")))?;
     check_owner(&dir_meta, "directory").map_err(fail)?;
-    let text = fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    // Root's file is still read as any file is: a FIFO or a device put there is refused.
+    let bytes = read_guard::read_regular(path, MAX_CONFIG_BYTES)
+        .map_err(|e| ConfigError::invalid(format!("{e:#}")))?
+        .ok_or_else(|| fail("cannot read: it is gone".into()))?;
+    let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8".into()))?;
     parse(&text, path)
 }
 
@@ -134,15 +137,7 @@ pub fn parse(text: &str, path: &Path) -> Result<BridgeConfig, ConfigError> {
     };
     let netrc_path = absolute("netrc_path", keys.netrc_path, DEFAULT_NETRC)?;
     let state_dir = absolute("state_dir", keys.state_dir, DEFAULT_STATE_DIR)?;
-    let netrc_login = keys
-        .netrc_login
-        .unwrap_or_else(|| DEFAULT_NETRC_LOGIN.to_string());
-    if !crate::netrc::is_plain_word(&netrc_login) {
-        return Err(at(
-            "netrc_login",
-            format!("{netrc_login:?} is not one netrc word"),
-        ));
-    }
+    let netrc_login = check_netrc_login(keys.netrc_login).map_err(|m| at("netrc_login", m))?;
     let max_lifetime = match keys.max_token_lifetime {
         Some(text) => crate::cli::parse_duration(&text).map_err(|m| at("max_token_lifetime", m))?,
         None => DEFAULT_MAX_TOKEN_LIFETIME,
@@ -276,6 +271,25 @@ mod tests {
             let e = load(&path).unwrap_err().message;
             assert!(e.contains("not root"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_fifo_in_the_config_s_place_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.toml");
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let e = load(&path).unwrap_err().message;
+        let want = if nix_uid() == 0 {
+            "not a regular file"
+        } else {
+            "not root"
+        };
+        assert!(e.contains(want), "{e}");
     }
 
     fn nix_uid() -> u32 {

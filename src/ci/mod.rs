@@ -217,6 +217,11 @@ impl Default for CiConfig {
 }
 
 impl CiConfig {
+    /// The config names a CI source, grant or audience: it is meant for CI logins.
+    pub fn is_set(&self) -> bool {
+        self.source.is_some() || self.grant.is_some() || self.audience.is_some()
+    }
+
     /// Checks every key that is set; `at(key, message)` makes the error that names the file
     /// and key.
     pub fn from_keys(

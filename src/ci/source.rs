@@ -1,20 +1,85 @@
 //! Getting the job's token from where its platform puts it.
 
-use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use serde::Deserialize;
 
 use super::Source;
 use super::job_token::{self, JobToken};
 use crate::config::Environment;
 use crate::exit::ConfigError;
+use crate::fs::read_guard;
 use crate::http::{HttpClient, is_loopback, read_body, strip_query};
 
 /// GitHub Actions sets these in a job whose workflow has `permissions: id-token: write`.
 pub const GITHUB_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
 pub const GITHUB_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
+
+/// What a source needs that this environment lacks, and what the job's setup must say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Absent {
+    pub what: String,
+    pub fix: Option<String>,
+}
+
+/// What `source` needs from this job's environment and does not find: the variables the
+/// platform sets, or the file it keeps; `None` when it is there. The one rule `ci` (before
+/// it asks) and `doctor` (without asking) both follow.
+pub fn absent(source: &Source, env: &dyn Environment) -> Option<Absent> {
+    match source {
+        Source::GithubActions => {
+            let missing: Vec<String> = [GITHUB_REQUEST_URL, GITHUB_REQUEST_TOKEN]
+                .into_iter()
+                .filter(|var| env.var(var).is_none())
+                .map(|var| format!("${var}"))
+                .collect();
+            (!missing.is_empty()).then(|| Absent {
+                what: match missing.as_slice() {
+                    [one] => format!("{one} is not set"),
+                    _ => format!("${GITHUB_REQUEST_URL} and ${GITHUB_REQUEST_TOKEN} are not set"),
+                },
+                fix: Some("the workflow (or job) needs `permissions: id-token: write`".into()),
+            })
+        }
+        Source::Gitlab { var } => env.var(var).is_none().then(|| Absent {
+            what: format!("${var} is not set"),
+            fix: Some(format!(
+                "the GitLab job needs `id_tokens: {var}: aud: ...` (or set ci.id_token_var to the name it uses)"
+            )),
+        }),
+        Source::Env(var) => env.var(var).is_none().then(|| Absent {
+            what: format!("${var} is not set"),
+            fix: None,
+        }),
+        Source::File(path) => match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => None,
+            Ok(_) => Some(Absent {
+                what: format!("the CI token file {} is not a regular file", path.display()),
+                fix: Some("point file: at the token file the platform keeps".into()),
+            }),
+            Err(e) => Some(Absent {
+                what: format!("the CI token file {}: {e}", path.display()),
+                fix: Some(
+                    "mount the token there (Kubernetes: a projected serviceAccountToken volume), or point file: at where the platform keeps it"
+                        .into(),
+                ),
+            }),
+        },
+    }
+}
+
+/// [`absent`]'s answer as the error `ci` stops with.
+fn absent_error(source: &Source, env: &dyn Environment) -> ConfigError {
+    let absent = absent(source, env).unwrap_or_else(|| Absent {
+        what: format!("{source} is not usable"),
+        fix: None,
+    });
+    match absent.fix {
+        Some(fix) => ConfigError::invalid(format!("{}: {fix}", absent.what)),
+        None => ConfigError::invalid(absent.what),
+    }
+}
 
 /// The job's token from `source`, checked to be a CI JWT. `audience` is asked of GitHub;
 /// the other platforms put it in the token when the job is set up.
@@ -26,17 +91,8 @@ pub async fn fetch(
 ) -> Result<JobToken> {
     let (text, origin) = match source {
         Source::GithubActions => (github_actions(audience, http, env).await?, None),
-        Source::Gitlab { var } => (
-            env.var(var).ok_or_else(|| {
-                ConfigError::invalid(format!(
-                    "${var} is not set: the GitLab job needs `id_tokens: {var}: aud: ...` (or set ci.id_token_var to the name it uses)"
-                ))
-            })?,
-            Some(format!("${var}")),
-        ),
-        Source::Env(var) => (
-            env.var(var)
-                .ok_or_else(|| ConfigError::invalid(format!("${var} is not set")))?,
+        Source::Gitlab { var } | Source::Env(var) => (
+            env.var(var).ok_or_else(|| absent_error(source, env))?,
             Some(format!("${var}")),
         ),
         Source::File(path) => (read_token_file(path)?, Some(path.display().to_string())),
@@ -55,10 +111,7 @@ async fn github_actions(
     let (Some(url), Some(request_token)) =
         (env.var(GITHUB_REQUEST_URL), env.var(GITHUB_REQUEST_TOKEN))
     else {
-        return Err(ConfigError::invalid(format!(
-            "${GITHUB_REQUEST_URL} and ${GITHUB_REQUEST_TOKEN} are not set: the workflow (or job) needs `permissions: id-token: write`"
-        ))
-        .into());
+        return Err(absent_error(&Source::GithubActions, env).into());
     };
     let mut url = reqwest::Url::parse(&url)
         .map_err(|e| ConfigError::invalid(format!("${GITHUB_REQUEST_URL} is not a URL: {e}")))?;
@@ -108,28 +161,25 @@ async fn github_actions(
     Ok(answer.value)
 }
 
-/// Reads a token file, refusing one that is far too large to be a token.
+/// Reads a token file, refusing one that is far too large to be a token. Another program
+/// put it there, so it is read as such a file is (`fs::read_guard`): a FIFO is not waited on.
 fn read_token_file(path: &Path) -> Result<String> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        ConfigError::invalid(format!(
-            "cannot read the CI token file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let mut bytes = Vec::new();
-    // Read one byte past the limit to tell a file at the limit from a longer one.
-    file.take(job_token::MAX_LEN as u64 + 2)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read the CI token file {}", path.display()))?;
+    let shown = path.display();
+    let bytes = read_guard::read_regular(path, read_guard::MAX_FILE_BYTES)
+        .map_err(|e| ConfigError::invalid(format!("the CI token file: {e:#}")))?
+        .ok_or_else(|| {
+            ConfigError::invalid(format!(
+                "cannot read the CI token file {shown}: it does not exist"
+            ))
+        })?;
+    // One byte more than a token may be: its file may end in a newline.
     if bytes.len() > job_token::MAX_LEN + 1 {
         return Err(anyhow!(
-            "the CI token file {} is larger than {} bytes: not a token",
-            path.display(),
+            "the CI token file {shown} is larger than {} bytes: not a token",
             job_token::MAX_LEN
         ));
     }
-    String::from_utf8(bytes)
-        .map_err(|_| anyhow!("the CI token file {} is not UTF-8", path.display()))
+    String::from_utf8(bytes).map_err(|_| anyhow!("the CI token file {shown} is not UTF-8"))
 }
 
 #[cfg(test)]
@@ -194,6 +244,24 @@ mod tests {
         };
         let msg = refusal("x".repeat(job_token::MAX_LEN * 3)).await;
         assert!(msg.contains("larger than"), "{msg}");
+        // Read as a file another program put there: a FIFO is refused, not waited on.
+        std::fs::remove_file(&path).unwrap();
+        if std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            let e = fetch(
+                &Source::File(path.clone()),
+                None,
+                &http,
+                &FakeEnv::default(),
+            )
+            .await;
+            let msg = format!("{:#}", e.unwrap_err());
+            assert!(msg.contains("not a regular file"), "{msg}");
+            std::fs::remove_file(&path).unwrap();
+        }
         let msg = refusal("secret-looking-garbage".into()).await;
         assert!(
             msg.contains("not a JWT") && !msg.contains("garbage"),

@@ -8,13 +8,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Context, Result};
 
 use crate::cli::{Cli, InitArgs};
-use crate::config::{self, Config, Environment};
+use crate::config::{self, Config, Environment, IfExists};
 use crate::doctor::nix_setup::{self, NixSetup};
 use crate::exit::ConfigError;
-use crate::fs;
 use crate::http::HttpClient;
-use crate::oidc::discovery::{Discovery, Jwks, MinTtl};
-use crate::session::NetrcSink;
+use crate::session::{self, NetrcSink};
 use crate::untrusted;
 
 /// One answer `init` needs: the flag that gives it, and how to ask for it.
@@ -59,28 +57,25 @@ pub async fn run(cli: &Cli, args: &InitArgs, env: &dyn Environment) -> Result<Af
     let config = config::parse(&text, &path, None, env)?;
 
     let http = HttpClient::new(env)?;
-    let discovery = Discovery {
-        http: &http,
-        issuer: config.issuer_str(),
-        cache: None,
-        min_ttl: MinTtl::DEFAULT,
-    };
-    discovery.fetch(Jwks::NotNeeded).await.with_context(|| {
-        format!(
-            "{} does not answer as an OpenID provider; nothing was written",
-            untrusted::clean(config.issuer_str())
-        )
-    })?;
+    session::check_issuer_answers(&http, &config)
+        .await
+        .with_context(|| {
+            format!(
+                "{} does not answer as an OpenID provider; nothing was written",
+                untrusted::clean(config.issuer_str())
+            )
+        })?;
     eprintln!(
         "The provider {} answers.",
         untrusted::clean(config.issuer_str())
     );
 
-    if args.force {
-        fs::write_atomic(&path, text.as_bytes())?;
+    let if_exists = if args.force {
+        IfExists::Replace
     } else {
-        fs::write_new(&path, text.as_bytes()).map_err(|e| appeared_meanwhile(e, &path))?;
-    }
+        IfExists::Keep
+    };
+    config::write_new(&path, &text, if_exists)?;
     eprintln!("Wrote {}.", path.display());
     // Lix and Determinate refuse a netrc-file that does not exist: make an empty one now.
     if NetrcSink::for_config(&config).create_if_missing()? {
@@ -93,18 +88,6 @@ pub async fn run(cli: &Cli, args: &InitArgs, env: &dyn Environment) -> Result<Af
     }
     eprintln!("Next: run `nix-cache-login{} login`.", config_flag(cli));
     Ok(AfterInit::Done)
-}
-
-/// A config that another run wrote between the check and the write is kept, like one that
-/// was there before.
-fn appeared_meanwhile(e: anyhow::Error, path: &std::path::Path) -> anyhow::Error {
-    match e.downcast_ref::<std::io::Error>() {
-        Some(io) if io.kind() == std::io::ErrorKind::AlreadyExists => ConfigError::invalid(
-            format!("{} appeared meanwhile; not overwriting it", path.display()),
-        )
-        .into(),
-        _ => e,
-    }
 }
 
 fn config_flag(cli: &Cli) -> String {
@@ -158,18 +141,7 @@ impl Answers {
     }
 
     fn to_toml(&self) -> String {
-        let mut table = toml::Table::new();
-        for (key, value) in [
-            ("issuer", &self.issuer),
-            ("client_id", &self.client_id),
-            ("cache_host", &self.cache_host),
-        ] {
-            table.insert(key.into(), toml::Value::String(value.clone()));
-        }
-        format!(
-            "# Written by `nix-cache-login init`; every key is in the README.\n{}",
-            toml::to_string(&table).expect("strings serialize")
-        )
+        config::render_new(&self.issuer, &self.client_id, &self.cache_host)
     }
 }
 
@@ -202,18 +174,6 @@ fn ask_yes(prompt: &str) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn answers_are_quoted_as_toml() {
-        let answers = Answers {
-            issuer: "https://sso/realms/a\"b".into(),
-            client_id: "id".into(),
-            cache_host: "c".into(),
-        };
-        let text = answers.to_toml();
-        let table: toml::Table = toml::from_str(&text).unwrap();
-        assert_eq!(table["issuer"].as_str(), Some("https://sso/realms/a\"b"));
-    }
 
     #[test]
     fn missing_flags_without_a_terminal_are_a_usage_error() {

@@ -10,7 +10,7 @@ use openidconnect::Nonce;
 
 use super::describe_expiry;
 use crate::cli::LoginArgs;
-use crate::config::{Config, Environment};
+use crate::config::Config;
 use crate::exit::ConfigError;
 use crate::http::HttpClient;
 use crate::oidc::authorize::Authorization;
@@ -18,6 +18,7 @@ use crate::oidc::client::{Provider, Tokens};
 use crate::oidc::device::{self, DeviceAuthorization};
 use crate::oidc::discovery::Jwks;
 use crate::oidc::endpoints;
+use crate::oidc::flow::{self, Flow};
 use crate::oidc::id_token;
 use crate::oidc::loopback::{CallbackError, CallbackListener, IssParameter};
 use crate::session::{Grant, IfNetrcFails, Sessions};
@@ -34,8 +35,8 @@ pub async fn run(sessions: &Sessions<'_>, args: &LoginArgs) -> Result<()> {
         provider = Provider::new(docs, &config.client_id, None)?;
     }
 
-    let choice = choose_flow(
-        args,
+    let choice = flow::choose(
+        args.asked_flow(),
         provider.device_authorization_url().is_some(),
         sessions.env(),
     )
@@ -80,103 +81,6 @@ pub async fn run(sessions: &Sessions<'_>, args: &LoginArgs) -> Result<()> {
         describe_expiry(&session)
     );
     Ok(())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow {
-    Browser,
-    Device,
-}
-
-impl Flow {
-    fn name(self) -> &'static str {
-        match self {
-            Flow::Browser => "browser",
-            Flow::Device => "device",
-        }
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-struct FlowChoice {
-    flow: Flow,
-    why: &'static str,
-    /// The browser flow was a guess: when no browser opens, the device flow takes over.
-    may_fall_back: bool,
-}
-
-/// Picks the flow: the flags decide when given; otherwise the device flow when the
-/// provider offers it and no browser can be shown here. `Err` is a usage error.
-fn choose_flow(
-    args: &LoginArgs,
-    device_supported: bool,
-    env: &dyn Environment,
-) -> Result<FlowChoice, &'static str> {
-    let browser = |why| FlowChoice {
-        flow: Flow::Browser,
-        why,
-        may_fall_back: false,
-    };
-    if args.device {
-        return if device_supported {
-            Ok(FlowChoice {
-                flow: Flow::Device,
-                why: "--device",
-                may_fall_back: false,
-            })
-        } else {
-            Err(
-                "the provider offers no device flow (no device_authorization_endpoint in its discovery document); use the browser flow",
-            )
-        };
-    }
-    if args.browser {
-        return Ok(browser("--browser"));
-    }
-    if args.no_browser {
-        return Ok(browser("--no-browser prints the URL to open yourself"));
-    }
-    if !device_supported {
-        return Ok(browser("the provider offers no device flow"));
-    }
-    if let Some(why) = no_browser_reason(env) {
-        return Ok(FlowChoice {
-            flow: Flow::Device,
-            why,
-            may_fall_back: false,
-        });
-    }
-    Ok(FlowChoice {
-        flow: Flow::Browser,
-        why: if env.var("BROWSER").is_some() {
-            "$BROWSER is set"
-        } else {
-            "a browser can be opened here (use --device to log in on another device)"
-        },
-        may_fall_back: true,
-    })
-}
-
-/// Why no browser can be opened in this session, or `None` when one probably can. An
-/// explicit `$BROWSER` is trusted (it may be a text browser or a script).
-fn no_browser_reason(env: &dyn Environment) -> Option<&'static str> {
-    if env.var("BROWSER").is_some() {
-        return None;
-    }
-    let ssh = env.var("SSH_CONNECTION").is_some() || env.var("SSH_TTY").is_some();
-    if cfg!(all(unix, not(target_os = "macos"))) {
-        // X11 and Wayland browsers need one of these; an SSH session with X forwarding
-        // has DISPLAY set and can show a browser.
-        let display = env.var("DISPLAY").is_some() || env.var("WAYLAND_DISPLAY").is_some();
-        return match (display, ssh) {
-            (true, _) => None,
-            (false, true) => Some("SSH session without a display, and no $BROWSER"),
-            (false, false) => Some("no $DISPLAY or $WAYLAND_DISPLAY, and no $BROWSER"),
-        };
-    }
-    // Elsewhere a desktop is the rule, but a browser opened from SSH shows up on the
-    // machine's screen, not the user's.
-    ssh.then_some("SSH session, and no $BROWSER")
 }
 
 enum BrowserLogin {
@@ -320,105 +224,7 @@ fn qr_code(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::path::PathBuf;
-
     use super::*;
-
-    struct FakeEnv(HashMap<&'static str, &'static str>);
-
-    impl Environment for FakeEnv {
-        fn var(&self, name: &str) -> Option<String> {
-            self.0.get(name).map(|v| v.to_string())
-        }
-        fn home_dir(&self) -> Option<PathBuf> {
-            None
-        }
-    }
-
-    fn env(vars: &[(&'static str, &'static str)]) -> FakeEnv {
-        FakeEnv(vars.iter().copied().collect())
-    }
-
-    fn args() -> LoginArgs {
-        LoginArgs {
-            timeout: Duration::from_secs(300),
-            ..LoginArgs::default()
-        }
-    }
-
-    fn flow(args: &LoginArgs, device_supported: bool, env: &FakeEnv) -> Flow {
-        choose_flow(args, device_supported, env).unwrap().flow
-    }
-
-    #[test]
-    fn flags_decide() {
-        let headless = env(&[]);
-        let desktop = env(&[("DISPLAY", ":0")]);
-        let device = LoginArgs {
-            device: true,
-            ..args()
-        };
-        assert_eq!(flow(&device, true, &desktop), Flow::Device);
-        assert!(choose_flow(&device, false, &desktop).is_err());
-        let browser = LoginArgs {
-            browser: true,
-            ..args()
-        };
-        assert_eq!(flow(&browser, true, &headless), Flow::Browser);
-        let no_browser = LoginArgs {
-            no_browser: true,
-            ..args()
-        };
-        assert_eq!(flow(&no_browser, true, &headless), Flow::Browser);
-    }
-
-    #[test]
-    fn browser_env_counts_as_a_browser() {
-        let choice = choose_flow(&args(), true, &env(&[("BROWSER", "w3m")])).unwrap();
-        assert_eq!(choice.flow, Flow::Browser);
-        assert!(choice.may_fall_back);
-        assert_eq!(
-            flow(
-                &args(),
-                true,
-                &env(&[("BROWSER", "w3m"), ("SSH_CONNECTION", "1 2 3 4")])
-            ),
-            Flow::Browser
-        );
-    }
-
-    #[test]
-    fn without_the_device_flow_the_browser_is_used() {
-        assert_eq!(flow(&args(), false, &env(&[])), Flow::Browser);
-    }
-
-    #[cfg(all(unix, not(target_os = "macos")))]
-    #[test]
-    fn display_decides_on_linux() {
-        assert_eq!(flow(&args(), true, &env(&[])), Flow::Device);
-        assert_eq!(
-            flow(&args(), true, &env(&[("DISPLAY", ":0")])),
-            Flow::Browser
-        );
-        assert_eq!(
-            flow(&args(), true, &env(&[("WAYLAND_DISPLAY", "wayland-0")])),
-            Flow::Browser
-        );
-        assert_eq!(
-            flow(&args(), true, &env(&[("SSH_TTY", "/dev/pts/1")])),
-            Flow::Device
-        );
-        // X forwarding.
-        assert_eq!(
-            flow(
-                &args(),
-                true,
-                &env(&[("SSH_CONNECTION", "1 2 3 4"), ("DISPLAY", "localhost:10.0")])
-            ),
-            Flow::Browser
-        );
-    }
 
     #[test]
     fn qr_code_renders() {

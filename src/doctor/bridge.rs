@@ -1,18 +1,18 @@
 //! `daemon-bridge`: does the Nix daemon's netrc hold this user's token? Asked of the bridge
 //! (a local socket); the token itself is never seen.
 
-use super::Check;
+use std::path::{Path, PathBuf};
+
 use super::run::Doctor;
-use crate::bridge::DEFAULT_SOCKET;
+use super::{Check, determinate};
 use crate::bridge::client::{self, DaemonBridge};
 use crate::bridge::protocol::{EntryStatus, Holder};
-use crate::config::Config;
+use crate::bridge::{self, DEFAULT_SOCKET};
+use crate::config::{Config, Environment};
 use crate::token_store::Session;
 
 pub const BRIDGE_CHECK: &str = "daemon-bridge";
-/// Where Determinate Nix keeps its settings; its daemon reads extra netrc files only at start.
-const DETERMINATE_CONFIG: &str = "/etc/determinate/config.json";
-const BRIDGE_CONFIG: &str = "/etc/nix-cache-login/bridge.toml";
+const BRIDGE_CONFIG: &str = bridge::config::DEFAULT_CONFIG;
 
 impl Doctor<'_> {
     pub(super) fn bridge_checks(&self, config: &Config, session: Option<&Session>) -> Vec<Check> {
@@ -57,13 +57,7 @@ impl Doctor<'_> {
                     .for_host(host)
             })
             .collect();
-        if std::path::Path::new(DETERMINATE_CONFIG).exists() {
-            checks.push(Check::warn(
-                BRIDGE_CHECK,
-                "Determinate Nix: determinate-nixd reads additionalNetrcSources only when it starts (DeterminateSystems/determinate#183)",
-                "list the bridge's netrc_path in additionalNetrcSources and restart determinate-nixd after the first hand-over",
-            ));
-        }
+        checks.extend(determinate_check(self.env));
         checks
     }
 
@@ -104,5 +98,83 @@ impl Doctor<'_> {
                 ),
             ),
         }
+    }
+}
+
+/// Under Determinate Nix the bridge's netrc reaches the daemon only as one of its
+/// additionalNetrcSources, and only as it was when determinate-nixd started.
+fn determinate_check(env: &dyn Environment) -> Option<Check> {
+    let sources = determinate::sources(env)?;
+    let netrc = bridge_netrc(env);
+    if determinate::merges(&sources, &netrc) {
+        return determinate::restart_check(env, &netrc, true);
+    }
+    Some(Check::warn(
+        BRIDGE_CHECK,
+        format!(
+            "Determinate Nix: the bridge writes {}, which is not among its additionalNetrcSources: the daemon does not send that token",
+            netrc.display()
+        ),
+        determinate::add_source_fix(&netrc),
+    ))
+}
+
+/// The netrc the bridge writes: its config's `netrc_path` when the config is there and
+/// root's (as the bridge itself requires), else the bridge's default.
+fn bridge_netrc(env: &dyn Environment) -> PathBuf {
+    let path = env.system_path(Path::new(BRIDGE_CONFIG));
+    bridge::config::load(&path)
+        .map(|config| config.netrc_path)
+        .unwrap_or_else(|_| PathBuf::from(bridge::config::DEFAULT_NETRC))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::Status;
+    use crate::doctor::determinate::tests::{BOOT, FakeRoot};
+
+    #[test]
+    fn under_determinate_the_bridge_netrc_must_be_a_source_read_since_its_change() {
+        let root = FakeRoot::new();
+        assert!(
+            determinate_check(&root).is_none(),
+            "no Determinate, no claim"
+        );
+
+        // The bridge's config names its netrc; Determinate lists another file.
+        let netrc = root.netrc(BOOT + 500);
+        root.write(
+            BRIDGE_CONFIG,
+            &format!(
+                "issuer = 'https://sso.example'\nclient_id = 'nix'\ncache_hosts = ['cache']\nnetrc_path = '{}'\n",
+                netrc.display()
+            ),
+        );
+        let root = root.with_determinate(Path::new("/elsewhere/netrc"));
+        let check = determinate_check(&root).unwrap();
+        assert_eq!(check.status, Status::Warn, "{check:?}");
+        assert!(check.detail.contains("not among"), "{}", check.detail);
+        assert!(check.fix.unwrap().contains("additionalNetrcSources"));
+        // Only root's config is believed; run as another user, the default stands.
+        if bridge_netrc(&root) != netrc {
+            assert_eq!(
+                bridge_netrc(&root),
+                Path::new(bridge::config::DEFAULT_NETRC)
+            );
+            return;
+        }
+
+        // Listed, but changed after the daemon started: the restart rule speaks.
+        let root = root.with_determinate(&netrc);
+        root.process(812, "determinate-nixd", 100);
+        let check = determinate_check(&root).unwrap();
+        assert_eq!(check.name, determinate::CHECK, "{check:?}");
+        assert_eq!(check.status, Status::Warn, "{check:?}");
+        assert!(
+            check.detail.contains("only when it starts"),
+            "{}",
+            check.detail
+        );
     }
 }

@@ -1,20 +1,50 @@
-//! Determinate Nix reads `additionalNetrcSources` once, when determinate-nixd starts
-//! (DeterminateSystems/determinate#183): a token renewed on disk after that is not what
-//! the daemon sends. This check compares the netrc's last change with the daemon's start.
+//! Determinate Nix's rules for a netrc: its daemon sends only what it merged from the files
+//! listed in `additionalNetrcSources`, and it merges them once, when determinate-nixd starts
+//! (DeterminateSystems/determinate#183): a token renewed on disk after that is not what the
+//! daemon sends. [`restart_check`] compares the netrc's last change with the daemon's start;
+//! `nix_checks` asks it of the user's netrc, `doctor::bridge` of the bridge's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use super::Check;
-use super::nix::DETERMINATE_CONFIG;
+use super::nix::{self, DETERMINATE_CONFIG};
 use crate::clock;
 use crate::config::Environment;
+use crate::fs::read_guard;
 
 pub const CHECK: &str = "determinate-nixd";
 const DAEMON_NAME: &str = "determinate-nixd";
 /// The unit of the start time in /proc/PID/stat: Linux reports it in USER_HZ, which is 100
 /// on every architecture it exports to user space.
 const USER_HZ: i64 = 100;
+
+/// Determinate Nix's `additionalNetrcSources`: `None` when it is not installed, the reason
+/// when its config cannot be read.
+pub fn sources(env: &dyn Environment) -> Option<Result<Vec<PathBuf>, String>> {
+    let path = env.system_path(Path::new(DETERMINATE_CONFIG));
+    let bytes = match read_guard::read_regular(&path, read_guard::MAX_FILE_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return None,
+        Err(e) => return Some(Err(format!("cannot read it: {e:#}"))),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    Some(nix::determinate_netrc_sources(&text).map_err(|e| format!("{e:#}")))
+}
+
+/// Whether Determinate merges `netrc` into the netrc its daemon reads.
+pub fn merges(sources: &Result<Vec<PathBuf>, String>, netrc: &Path) -> bool {
+    matches!(sources, Ok(listed)
+        if listed.iter().any(|s| nix::canonical(s) == nix::canonical(netrc)))
+}
+
+/// What makes Determinate merge `netrc`.
+pub fn add_source_fix(netrc: &Path) -> String {
+    format!(
+        "add \"{}\" to authentication.additionalNetrcSources in {DETERMINATE_CONFIG} and restart {DAEMON_NAME}",
+        netrc.display()
+    )
+}
 
 /// `None` when Determinate Nix is not installed or does not merge `netrc`; otherwise whether
 /// the running daemon has read `netrc` since it last changed.
@@ -68,7 +98,7 @@ fn modified_at(path: &Path) -> Option<i64> {
 /// When the oldest running determinate-nixd started, in Unix seconds, from /proc.
 fn daemon_started_at(env: &dyn Environment) -> Option<i64> {
     let proc = env.system_path(Path::new("/proc"));
-    let boot = boot_time(&std::fs::read_to_string(proc.join("stat")).ok()?)?;
+    let boot = boot_time(&read_proc(&proc.join("stat"))?)?;
     std::fs::read_dir(&proc)
         .ok()?
         .flatten()
@@ -80,13 +110,20 @@ fn daemon_started_at(env: &dyn Environment) -> Option<i64> {
         })
         .map(|e| e.path())
         .filter(|dir| is_daemon(dir.as_path()))
-        .filter_map(|dir| start_ticks(&std::fs::read_to_string(dir.join("stat")).ok()?))
+        .filter_map(|dir| start_ticks(&read_proc(&dir.join("stat"))?))
         .min()
         .map(|ticks| boot + ticks / USER_HZ)
 }
 
 fn is_daemon(proc_dir: &Path) -> bool {
-    std::fs::read_to_string(proc_dir.join("comm")).is_ok_and(|comm| comm.trim() == DAEMON_NAME)
+    read_proc(&proc_dir.join("comm")).is_some_and(|comm| comm.trim() == DAEMON_NAME)
+}
+
+/// A /proc file as text. A process names itself in `comm`, and `system_path` may point
+/// elsewhere, so it is read as any file another program wrote: regular, bounded.
+fn read_proc(path: &Path) -> Option<String> {
+    let bytes = read_guard::read_regular(path, read_guard::MAX_FILE_BYTES).ok()??;
+    String::from_utf8(bytes).ok()
 }
 
 /// `btime` of /proc/stat: when the machine booted.
@@ -104,7 +141,7 @@ fn start_ticks(stat: &str) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::doctor::Status;
     use std::fs;
@@ -112,7 +149,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     /// A machine whose `/` is a temp dir: Determinate's config, a /proc and a netrc.
-    struct FakeRoot {
+    pub(crate) struct FakeRoot {
         root: tempfile::TempDir,
     }
 
@@ -130,10 +167,10 @@ mod tests {
         }
     }
 
-    const BOOT: i64 = 1_700_000_000;
+    pub(crate) const BOOT: i64 = 1_700_000_000;
 
     impl FakeRoot {
-        fn new() -> FakeRoot {
+        pub(crate) fn new() -> FakeRoot {
             let root = FakeRoot {
                 root: tempfile::tempdir().unwrap(),
             };
@@ -144,13 +181,13 @@ mod tests {
             root
         }
 
-        fn write(&self, path: &str, text: &str) {
+        pub(crate) fn write(&self, path: &str, text: &str) {
             let path = self.system_path(Path::new(path));
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, text).unwrap();
         }
 
-        fn with_determinate(self, netrc: &Path) -> FakeRoot {
+        pub(crate) fn with_determinate(self, netrc: &Path) -> FakeRoot {
             self.write(
                 DETERMINATE_CONFIG,
                 &format!(
@@ -162,7 +199,7 @@ mod tests {
         }
 
         /// A process `name` started `secs` after boot.
-        fn process(&self, pid: u32, name: &str, secs: i64) {
+        pub(crate) fn process(&self, pid: u32, name: &str, secs: i64) {
             self.write(&format!("/proc/{pid}/comm"), &format!("{name}\n"));
             let ticks = secs * USER_HZ;
             // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt
@@ -175,7 +212,7 @@ mod tests {
             );
         }
 
-        fn netrc(&self, changed: i64) -> PathBuf {
+        pub(crate) fn netrc(&self, changed: i64) -> PathBuf {
             let path = self.root.path().join("home/alice/.config/nix/netrc");
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(&path, "machine cache login x password y\n").unwrap();

@@ -4,7 +4,8 @@
 //! [`examine`] and prints the [`Report`].
 //!
 //! [`run`] orders the checks and gathers the facts they share; one file per link:
-//! `config` (in [`run`]), [`provider`] (`issuer`, `discovery`), [`session`],
+//! `config` (in [`run`]), [`provider`] (`issuer`, `discovery`), [`session`], [`ci`]
+//! (`ci-source`, for CI configs and sessions),
 //! [`netrc_file`] (`netrc-file`, `curl-limits`), [`netrc_entry`], [`nix_checks`]
 //! (`nix-conf`, `nix-netrc`, `nix-daemon`, `negative-cache`), [`determinate`]
 //! (`determinate-nixd`, run from `nix_checks`) and [`cache`]. [`nix_setup`] is no check: it
@@ -12,6 +13,7 @@
 
 pub mod bridge;
 pub mod cache;
+pub mod ci;
 pub mod determinate;
 pub mod netrc_entry;
 pub mod netrc_file;

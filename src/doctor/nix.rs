@@ -339,11 +339,8 @@ mod tests {
 
     fn env(vars: &[(&str, &str)]) -> FakeEnv {
         FakeEnv {
-            vars: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
             home: Some("/home/alice".into()),
+            ..FakeEnv::with(vars)
         }
     }
 

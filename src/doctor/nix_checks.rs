@@ -37,7 +37,7 @@ pub fn checks(env: &dyn Environment, user: Option<&User>, tool: Option<&Tool>) -
         files,
         system,
         user,
-        determinate_sources(env),
+        super::determinate::sources(env),
     );
     let mut checks = Vec::new();
     if !view.files.problems.is_empty() {
@@ -151,8 +151,9 @@ impl<'a> NixView<'a> {
     }
 
     fn in_determinate(&self, netrc: &Path) -> bool {
-        matches!(&self.determinate, Some(Ok(sources))
-            if sources.iter().any(|s| same_file(s, netrc)))
+        self.determinate
+            .as_ref()
+            .is_some_and(|sources| super::determinate::merges(sources, netrc))
     }
 
     fn netrc_check(&self, tool: Option<&Tool>) -> Check {
@@ -187,10 +188,7 @@ impl<'a> NixView<'a> {
                 format!(
                     "{reads}, but nix-cache-login writes {ours}, which is not among Determinate's additionalNetrcSources"
                 ),
-                format!(
-                    "add \"{ours}\" to authentication.additionalNetrcSources in {} and restart determinate-nixd",
-                    nix::DETERMINATE_CONFIG
-                ),
+                super::determinate::add_source_fix(tool.netrc),
             ),
             Some(Err(e)) => Check::fail(
                 "nix-netrc",
@@ -341,16 +339,6 @@ impl<'a> NixView<'a> {
 
 fn same_file(a: &Path, b: &Path) -> bool {
     nix::canonical(a) == nix::canonical(b)
-}
-
-/// Determinate Nix's additional netrc files; `None` when it is not installed.
-fn determinate_sources(env: &dyn Environment) -> Option<Result<Vec<PathBuf>, String>> {
-    let text = match std::fs::read_to_string(env.system_path(Path::new(nix::DETERMINATE_CONFIG))) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(Err(format!("cannot read it: {e}"))),
-    };
-    Some(nix::determinate_netrc_sources(&text).map_err(|e| format!("{e:#}")))
 }
 
 fn describe_seconds(secs: u64) -> String {

@@ -115,6 +115,7 @@ impl<'a> Doctor<'a> {
         let session = sessions.peek();
         checks.push(self.session_check(sessions, &session));
         let session = session.ok().flatten();
+        checks.extend(self.ci_check(config, session.as_ref()));
         checks.push(netrc_file::check_file(
             &config.netrc_path,
             self.user.as_ref(),

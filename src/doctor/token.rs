@@ -92,16 +92,7 @@ impl TokenFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-    fn jwt(payload: &str) -> String {
-        format!(
-            "{}.{}.c2lnbmF0dXJl",
-            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#),
-            URL_SAFE_NO_PAD.encode(payload)
-        )
-    }
+    use crate::jwt::tests::jwt;
 
     #[test]
     fn describes_without_the_value() {

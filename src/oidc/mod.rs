@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod endpoints;
 pub mod error;
 pub mod federation;
+pub mod flow;
 pub mod id_token;
 pub mod loopback;
 pub mod revoke;

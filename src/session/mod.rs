@@ -33,6 +33,7 @@ pub mod next;
 mod renew;
 pub mod sink;
 pub mod state;
+pub mod status;
 mod tokens;
 
 use std::path::PathBuf;
@@ -55,6 +56,19 @@ use crate::oidc::client::Provider;
 use crate::oidc::discovery::{self, Discovery, Jwks, MinTtl};
 use crate::secret::Secret;
 use crate::token_store::{LockedStore, Session, TokenStore};
+
+/// Whether `config`'s issuer answers as an OpenID provider: its discovery document fetched
+/// and checked, and cached nowhere (`init` asks this before it writes anything).
+pub async fn check_issuer_answers(http: &HttpClient, config: &Config) -> Result<()> {
+    let discovery = Discovery {
+        http,
+        issuer: config.issuer_str(),
+        cache: None,
+        min_ttl: MinTtl::DEFAULT,
+    };
+    discovery.fetch(Jwks::NotNeeded).await?;
+    Ok(())
+}
 
 /// The config's session: its store, its provider, and where its access token goes.
 pub struct Sessions<'e> {

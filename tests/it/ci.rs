@@ -145,7 +145,7 @@ fn github_actions_with_each_grant_lets_nix_fetch() {
         ("token-exchange", CI_CLIENT, SUBJECT),
         ("client-assertion", FEDERATED_CLIENT, FEDERATED_CLIENT),
     ] {
-        let env = lab.env(client, &cache.host());
+        let mut env = lab.env(client, &cache.host());
         let args = [
             "ci",
             "--source",
@@ -225,6 +225,30 @@ fn github_actions_with_each_grant_lets_nix_fetch() {
         assert_ne!(printed.trim(), before, "{grant}: token re-ran the grant");
         let refresh = env.cli(&["refresh"]);
         assert_failed("refresh of a CI session", &refresh, 3, &["`ci`"]);
+
+        // doctor: the job's variables are there; without them the CI session cannot be
+        // renewed, and the fix is the workflow's permission.
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("ok") && l.contains("ci-source")),
+            "{text}"
+        );
+        for var in [
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        ] {
+            env.remove_env(var);
+        }
+        let doctor = env.cli(&["doctor"]);
+        assert_eq!(doctor.status.code(), Some(1), "{}", describe(&doctor));
+        let text = String::from_utf8_lossy(&doctor.stdout);
+        assert!(
+            text.lines().any(|l| l.starts_with("FAIL")
+                && l.contains("ci-source")
+                && l.contains("ACTIONS_ID_TOKEN_REQUEST_URL")),
+            "{text}"
+        );
+        assert!(text.contains("permissions: id-token: write"), "{text}");
     }
     report(&format!(
         "[ci::github_actions_with_each_grant_lets_nix_fetch] {:.1} s\n{}\n{}\n  cache: {}",

@@ -7,7 +7,7 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::support::fault::{DEFAULT_ENTRY, OTHER_ENTRIES, leftovers, netrc_password, store_path};
@@ -20,14 +20,7 @@ const PER_CONFIG: usize = 4;
 const ROUNDS: usize = 5;
 
 fn spawn(env: &TestEnv, config: &Path, command: &str) -> Child {
-    use std::os::unix::process::CommandExt;
-    env.command_raw(&["--config", config.to_str().unwrap(), command])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("start the CLI")
+    env.spawn_raw(&["--config", config.to_str().unwrap(), command])
 }
 
 #[test]

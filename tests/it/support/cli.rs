@@ -309,14 +309,12 @@ impl TestEnv {
     /// stdin empty, in its own process group. The caller waits for it (use
     /// `support::proc::wait_until` for a deadline) and kills it on failure.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        use std::os::unix::process::CommandExt;
-        self.command(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("start the CLI")
+        spawn_piped(self.command(args))
+    }
+
+    /// [`TestEnv::spawn`] with exactly `args` (no `--config`).
+    pub fn spawn_raw(&self, args: &[&str]) -> Child {
+        spawn_piped(self.command_raw(args))
     }
 
     /// The hook's log ("" without a hook).
@@ -336,4 +334,14 @@ pub fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+fn spawn_piped(mut cmd: Command) -> Child {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("start the CLI")
 }
