@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import BIN, ROOT, SERVER_SECRET, Provider  # noqa: E402
+from common import BIN, ROOT, SERVER_SECRET, Provider, require_binary  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_HANDOVERS", "200"))
 HOST = "cache.test"
@@ -129,8 +129,7 @@ def measure(provider, files: Path):
 def main():
     if os.geteuid() != 0:
         raise SystemExit("the bridge takes only a root-owned config: run this as root")
-    if not BIN.exists():
-        raise SystemExit(f"{BIN} is missing: cargo build --release first")
+    require_binary()
     work = Path(tempfile.mkdtemp(prefix="ncl-bench-bridge-"))
     provider = Provider(work)
     places = {"disk": work / "files"}
