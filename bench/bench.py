@@ -42,15 +42,9 @@ def peak_rss_kib(argv, env):
 def main():
     require_binary()
     work = Path(tempfile.mkdtemp(prefix="ncl-bench-"))
-    provider = Provider(work / "idp")
-    no_store = None
-    try:
-        no_store = Provider(work / "idp-no-store", IDP_DISCOVERY_NO_STORE="1")
+    with Provider(work / "idp") as provider, \
+            Provider(work / "idp-no-store", IDP_DISCOVERY_NO_STORE="1") as no_store:
         results = measure(work, provider, no_store)
-    finally:
-        if no_store:
-            no_store.stop()
-        provider.stop()
     shutil.rmtree(work, ignore_errors=True)
     report(results)
 

@@ -131,7 +131,6 @@ def main():
         raise SystemExit("the bridge takes only a root-owned config: run this as root")
     require_binary()
     work = Path(tempfile.mkdtemp(prefix="ncl-bench-bridge-"))
-    provider = Provider(work)
     places = {"disk": work / "files"}
     shm = Path("/dev/shm")
     if shm.is_dir():
@@ -139,10 +138,10 @@ def main():
             tempfile.mkdtemp(prefix="ncl-bench-bridge-", dir=shm)) / "files"
     cases = {}
     try:
-        for label, files in places.items():
-            cases[label] = measure(provider, files)
+        with Provider(work) as provider:
+            for label, files in places.items():
+                cases[label] = measure(provider, files)
     finally:
-        provider.stop()
         for files in places.values():
             shutil.rmtree(files.parent, ignore_errors=True)
     disk = cases["disk"]

@@ -38,17 +38,11 @@ class CiIssuer(Service):
 def main():
     require_binary()
     work = Path(tempfile.mkdtemp(prefix="ncl-bench-ci-"))
-    ci = CiIssuer(work / "ci")
-    os.environ.update(IDP_CI_ISSUER=ci.issuer, IDP_CI_AUDIENCE=AUDIENCE,
-                      IDP_CI_REPOSITORY="acme/app", IDP_CI_CA_FILE=str(ci.ca))
-    provider = None
-    try:
-        provider = Provider(work / "idp")
-        results = measure(work, ci, provider)
-    finally:
-        if provider:
-            provider.stop()
-        ci.stop()
+    with CiIssuer(work / "ci") as ci:
+        os.environ.update(IDP_CI_ISSUER=ci.issuer, IDP_CI_AUDIENCE=AUDIENCE,
+                          IDP_CI_REPOSITORY="acme/app", IDP_CI_CA_FILE=str(ci.ca))
+        with Provider(work / "idp") as provider:
+            results = measure(work, ci, provider)
     shutil.rmtree(work, ignore_errors=True)
     report(results)
 

@@ -93,7 +93,7 @@ def make_certs(work: Path, ca: Path):
 class Service:
     """A tests/idp script on HTTPS with its own CA (self.ca) and request log (self.log).
     `start` returns the words after READY once it listens; it stops with its stdin
-    (`*_EXIT_ON_STDIN_EOF=1`) or `stop`."""
+    (`*_EXIT_ON_STDIN_EOF=1`), `stop`, or at the end of a `with` block."""
 
     def __init__(self, work: Path, name: str):
         work.mkdir(parents=True, exist_ok=True)
@@ -129,6 +129,12 @@ class Service:
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.stop()
 
 
 class Provider(Service):
