@@ -13,7 +13,6 @@ which obeys the provider.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402  (the shared helpers)
-    BIN, IDP, ROOT, RUNS, SERVER_SECRET, Case, Provider, check, machine, median_ms,
-    require_binary, run_timed, sample, tool,
+    BIN, IDP, RUNS, SERVER_SECRET, Case, Provider, check, machine, median_ms,
+    print_table, require_binary, run_timed, sample, save_results, tool,
 )
 from common import sandbox as common_sandbox  # noqa: E402
 
@@ -154,16 +153,14 @@ NO_STORE_OBEYED = "refresh (no-store obeyed, MIN_TTL=0)"
 
 
 def report(r):
-    out = Path(os.environ.get("BENCH_JSON", ROOT / "bench" / "results.json"))
-    out.write_text(json.dumps(r, indent=2) + "\n")
+    out = save_results(r, "BENCH_JSON", "results.json")
     print(f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores, "
           f"kernel {r['machine']['kernel']}; {r['runs']} runs per case")
     print(f"binary: {r['binary_bytes']} bytes ({r['binary_bytes'] / 1e6:.2f} MB) stripped")
-    print(f"| {'case':<38} | {'median ms':>9} | {'min ms':>7} | {'requests':>8} | {'peak RSS MiB':>12} |")
-    print(f"|{'-' * 40}|{'-' * 11}|{'-' * 9}|{'-' * 10}|{'-' * 14}|")
-    for c in r["cases"]:
-        print(f"| {c['case']:<38} | {c['median_ms']:>9.2f} | {c['min_ms']:>7.2f} | "
-              f"{c['requests']:>8} | {c['peak_rss_kib'] / 1024:>12.1f} |")
+    print_table(
+        [("case", 38), ("median ms", 9), ("min ms", 7), ("requests", 8), ("peak RSS MiB", 12)],
+        [[c["case"], f"{c['median_ms']:.2f}", f"{c['min_ms']:.2f}", str(c["requests"]),
+          f"{c['peak_rss_kib'] / 1024:.1f}"] for c in r["cases"]])
     for k, v in r["ratios"].items():
         print(f"{k}: {v}")
     for k, v in r["goals"].items():

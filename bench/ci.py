@@ -7,7 +7,6 @@ federation on 127.0.0.1 over HTTPS. Request counts come from both servers' logs;
 are medians of interleaved runs. Prints a table and writes bench/results-ci.json.
 """
 
-import json
 import os
 import shutil
 import sys
@@ -16,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402  (the shared helpers)
-    ROOT, RUNS, Case, Provider, Service, check, machine, median_ms, require_binary,
-    run_timed, sample, sandbox, tool,
+    RUNS, Case, Provider, Service, check, machine, median_ms, require_binary,
+    print_table, run_timed, sample, sandbox, save_results, tool,
 )
 
 AUDIENCE = "https://cache.test"
@@ -119,14 +118,12 @@ def measure(work, ci, provider):
 
 
 def report(r):
-    out = Path(os.environ.get("BENCH_CI_JSON", ROOT / "bench" / "results-ci.json"))
-    out.write_text(json.dumps(r, indent=2) + "\n")
+    out = save_results(r, "BENCH_CI_JSON", "results-ci.json")
     print(f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores; {r['runs']} runs per case")
-    print(f"| {'case':<42} | {'median ms':>9} | {'min ms':>7} | {'CI req':>6} | {'IdP req':>7} |")
-    print(f"|{'-' * 44}|{'-' * 11}|{'-' * 9}|{'-' * 8}|{'-' * 9}|")
-    for c in r["cases"]:
-        print(f"| {c['case']:<42} | {c['median_ms']:>9.2f} | {c['min_ms']:>7.2f} | "
-              f"{c['ci_requests']:>6} | {c['provider_requests']:>7} |")
+    print_table(
+        [("case", 42), ("median ms", 9), ("min ms", 7), ("CI req", 6), ("IdP req", 7)],
+        [[c["case"], f"{c['median_ms']:.2f}", f"{c['min_ms']:.2f}", str(c["ci_requests"]),
+          str(c["provider_requests"])] for c in r["cases"]])
     for k, v in r["ratios"].items():
         print(f"{k}: {v}")
     print(f"(JSON: {out})")

@@ -2,6 +2,7 @@
 services on 127.0.0.1 (their READY line, their request logs), CLI sandboxes and the machine's
 description."""
 
+import json
 import os
 import platform
 import signal
@@ -173,6 +174,26 @@ def sandbox(home: Path, issuer: str, client_id: str, ca_bundle: Path,
 def tool(home: Path, *args):
     """The tool with `home`'s config (see `sandbox`)."""
     return [str(BIN), "--config", str(home / "config.toml"), *args]
+
+
+def save_results(r: dict, variable: str, default_name: str) -> Path:
+    """Writes `r` as JSON to $variable, or bench/default_name; returns the path."""
+    out = Path(os.environ.get(variable, ROOT / "bench" / default_name))
+    out.write_text(json.dumps(r, indent=2) + "\n")
+    return out
+
+
+def print_table(columns, rows):
+    """A Markdown table: `columns` are (title, width), the first left-aligned and the others
+    right-aligned; `rows` hold each row's cells as strings."""
+    def line(cells):
+        return "| " + " | ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, (_, width)) in enumerate(zip(cells, columns))) + " |"
+    print(line([title for title, _ in columns]))
+    print("|" + "|".join("-" * (width + 2) for _, width in columns) + "|")
+    for row in rows:
+        print(line(row))
 
 
 def machine():
