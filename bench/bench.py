@@ -13,33 +13,18 @@ which obeys the provider.
 """
 
 import json
-import os
-import platform
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
-IDP = ROOT / "tests" / "idp"
-BIN = Path(os.environ.get("NCL_BIN", ROOT / "target" / "release" / "nix-cache-login"))
-RUNS = int(os.environ.get("BENCH_RUNS", "30"))
-SERVER_SECRET = "bench-server-secret"
-
-
-def run_timed(argv, env, stdin=subprocess.DEVNULL):
-    """Runs argv once; returns (wall seconds, exit code, stdout, stderr)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdin=stdin, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    out, err = proc.communicate()
-    elapsed = time.perf_counter() - start
-    return elapsed, proc.returncode, out, err
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402  (the shared helpers)
+    BIN, IDP, RUNS, SERVER_SECRET, Case, Provider, check, machine, median_ms,
+    print_table, require_binary, run_timed, sample, save_results, tool,
+)
+from common import sandbox as common_sandbox  # noqa: E402
 
 
 def peak_rss_kib(argv, env):
@@ -53,122 +38,28 @@ def peak_rss_kib(argv, env):
         return int(out.read().split()[-1])
 
 
-def check(code, out, err, what):
-    if code != 0:
-        sys.stderr.write(err.decode(errors="replace"))
-        raise SystemExit(f"{what} failed with exit {code}")
-
-
-def median_ms(samples):
-    return statistics.median(samples) * 1000.0
-
-
-class Provider:
-    def __init__(self, work: Path, **extra_env: str):
-        work.mkdir(parents=True, exist_ok=True)
-        self.work = work
-        self.ca = work / "ca.pem"
-        self.log = work / "requests.log"
-        self._make_certs()
-        env = dict(os.environ,
-                   IDP_TLS_CERT=str(work / "srv.pem"), IDP_TLS_KEY=str(work / "srv.key"),
-                   IDP_PORT="0", IDP_REQUEST_LOG=str(self.log),
-                   IDP_SERVER_CLIENT_SECRET=SERVER_SECRET,
-                   # Long lives so nothing expires mid-run; no rotation so that the tool and
-                   # curl can each send the same refresh token again and again.
-                   IDP_ACCESS_TOKEN_TTL="3600", IDP_CLIENT_CREDENTIALS_TTL="3600",
-                   IDP_REFRESH_TOKEN_TTL="86400", IDP_SESSION_TTL="86400",
-                   IDP_GRANT_TTL="86400", IDP_ROTATE_REFRESH_TOKEN="0",
-                   IDP_EXIT_ON_STDIN_EOF="1", **extra_env)
-        self.proc = subprocess.Popen(["node", str(IDP / "provider.mjs")], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=open(work / "provider.err", "w"),
-                                     start_new_session=True)
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            line = self.proc.stdout.readline().decode()
-            if line.startswith("READY "):
-                self.issuer = line.split()[1]
-                return
-            if not line and self.proc.poll() is not None:
-                break
-        raise SystemExit("the test provider did not start; see " + str(work / "provider.err"))
-
-    def _make_certs(self):
-        w = self.work
-        def ossl(*args):
-            subprocess.run(["openssl", *args], check=True, capture_output=True)
-        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", w / "ca.key", "-out",
-             self.ca, "-days", "2", "-subj", "/CN=bench CA",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign")
-        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", w / "srv.key", "-out",
-             w / "srv.csr", "-subj", "/CN=127.0.0.1")
-        (w / "ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                               "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-        ossl("x509", "-req", "-in", w / "srv.csr", "-CA", self.ca, "-CAkey", w / "ca.key",
-             "-CAcreateserial", "-out", w / "srv.pem", "-days", "2", "-extfile", w / "ext")
-
-    def requests(self):
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-    def clear_log(self):
-        self.log.write_text("")
-
-    def stop(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
-
-
 def main():
-    if not BIN.exists():
-        raise SystemExit(f"{BIN} is missing: cargo build --release first")
+    require_binary()
     work = Path(tempfile.mkdtemp(prefix="ncl-bench-"))
-    provider = Provider(work / "idp")
-    no_store = None
-    try:
-        no_store = Provider(work / "idp-no-store", IDP_DISCOVERY_NO_STORE="1")
+    with Provider(work / "idp") as provider, \
+            Provider(work / "idp-no-store", IDP_DISCOVERY_NO_STORE="1") as no_store:
         results = measure(work, provider, no_store)
-    finally:
-        if no_store:
-            no_store.stop()
-        provider.stop()
     shutil.rmtree(work, ignore_errors=True)
     report(results)
 
 
 def sandbox(work: Path, provider: Provider, name: str, client_id: str, secret: bool):
     home = work / name
-    for sub in ("state", "cache", "config"):
-        (home / sub).mkdir(parents=True, exist_ok=True)
-    config = [f'issuer = "{provider.issuer}"', f'client_id = "{client_id}"',
-              'cache_host = "cache.test"', f'netrc_path = "{home / "netrc"}"']
+    home.mkdir(parents=True, exist_ok=True)
+    config = []
     if secret:
         (home / "secret").write_text(SERVER_SECRET + "\n")
         (home / "secret").chmod(0o600)
         config.append(f'client_secret_file = "{home / "secret"}"')
-    (home / "config.toml").write_text("\n".join(config) + "\n")
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "SSL_CERT_FILE": str(provider.ca),
-           "XDG_STATE_HOME": str(home / "state"), "XDG_CACHE_HOME": str(home / "cache"),
-           "XDG_CONFIG_HOME": str(home / "config"), "LANG": "C.UTF-8",
-           "BROWSER": str(IDP / "browser.sh"), "BROWSER_LOG": str(home / "browser.log"),
-           "BROWSER_RESULT": str(home / "browser.json"),
-           "BROWSER_PID_DIR": str(home / "pids")}
+    env = common_sandbox(home, provider.issuer, client_id, provider.ca, config, {
+        "BROWSER": str(IDP / "browser.sh"), "BROWSER_LOG": str(home / "browser.log"),
+        "BROWSER_RESULT": str(home / "browser.json"), "BROWSER_PID_DIR": str(home / "pids")})
     return home, env
-
-
-class Case(NamedTuple):
-    argv: list
-    env: dict
-    provider: Provider
-    before: Optional[Callable[[], None]] = None
-
-
-def tool(home: Path, *args):
-    return [str(BIN), "--config", str(home / "config.toml"), *args]
 
 
 def logged_in(work: Path, provider: Provider, name: str, **extra_env: str):
@@ -201,28 +92,22 @@ def measure(work: Path, provider: Provider, no_store: Provider):
     discovery_cache = user_home / "cache" / "nix-cache-login"
 
     cases = {
-        "refresh (warm)": Case(tool(user_home, "refresh"), user_env, provider),
-        "curl refresh POST": Case(curl_refresh, user_env, provider),
-        "service-account (warm)": Case(tool(srv_home, "service-account"), srv_env, provider),
-        "curl client_credentials POST": Case(curl_cc, srv_env, provider),
+        "refresh (warm)": Case(tool(user_home, "refresh"), user_env, provider=provider),
+        "curl refresh POST": Case(curl_refresh, user_env, provider=provider),
+        "service-account (warm)": Case(
+            tool(srv_home, "service-account"), srv_env, provider=provider),
+        "curl client_credentials POST": Case(curl_cc, srv_env, provider=provider),
         "refresh (cold: no discovery cache)": Case(
-            tool(user_home, "refresh"), user_env, provider,
-            lambda: shutil.rmtree(discovery_cache, True)),
-        NO_STORE_WARM: Case(tool(floor_home, "refresh"), floor_env, no_store),
-        NO_STORE_OBEYED: Case(tool(obey_home, "refresh"), obey_env, no_store),
+            tool(user_home, "refresh"), user_env, provider=provider,
+            before=lambda: shutil.rmtree(discovery_cache, True)),
+        NO_STORE_WARM: Case(tool(floor_home, "refresh"), floor_env, provider=no_store),
+        NO_STORE_OBEYED: Case(tool(obey_home, "refresh"), obey_env, provider=no_store),
         "refresh --min-valid 5m (nothing due)": Case(
-            tool(user_home, "refresh", "--min-valid", "5m"), user_env, provider),
-        "status": Case(tool(user_home, "status"), user_env, provider),
-        "cat netrc": Case(["/bin/cat", str(user_home / "netrc")], user_env, provider),
+            tool(user_home, "refresh", "--min-valid", "5m"), user_env, provider=provider),
+        "status": Case(tool(user_home, "status"), user_env, provider=provider),
+        "cat netrc": Case(["/bin/cat", str(user_home / "netrc")], user_env, provider=provider),
     }
-    # Warm every case once (and fill the discovery caches), then interleave the runs so that
-    # a slow moment of the machine hits all cases alike.
-    for name, case in cases.items():
-        run_case(name, case)
-    samples = {name: [] for name in cases}
-    for _ in range(RUNS):
-        for name, case in cases.items():
-            samples[name].append(run_case(name, case))
+    samples = sample(cases, RUNS)
 
     requests = {}
     for name, case in cases.items():
@@ -267,40 +152,15 @@ NO_STORE_WARM = "refresh (warm, no-store provider)"
 NO_STORE_OBEYED = "refresh (no-store obeyed, MIN_TTL=0)"
 
 
-def run_case(name: str, case: Case) -> float:
-    """One timed run of `case` (after its preparation, untimed); returns wall seconds."""
-    if case.before:
-        case.before()
-    elapsed, code, out, err = run_timed(case.argv, case.env)
-    check(code, out, err, name)
-    return elapsed
-
-
-def machine():
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
-            "curl": subprocess.run(["curl", "--version"], capture_output=True,
-                                   text=True).stdout.split("\n")[0]}
-
-
 def report(r):
-    out = Path(os.environ.get("BENCH_JSON", ROOT / "bench" / "results.json"))
-    out.write_text(json.dumps(r, indent=2) + "\n")
+    out = save_results(r, "BENCH_JSON", "results.json")
     print(f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores, "
           f"kernel {r['machine']['kernel']}; {r['runs']} runs per case")
     print(f"binary: {r['binary_bytes']} bytes ({r['binary_bytes'] / 1e6:.2f} MB) stripped")
-    print(f"| {'case':<38} | {'median ms':>9} | {'min ms':>7} | {'requests':>8} | {'peak RSS MiB':>12} |")
-    print(f"|{'-' * 40}|{'-' * 11}|{'-' * 9}|{'-' * 10}|{'-' * 14}|")
-    for c in r["cases"]:
-        print(f"| {c['case']:<38} | {c['median_ms']:>9.2f} | {c['min_ms']:>7.2f} | "
-              f"{c['requests']:>8} | {c['peak_rss_kib'] / 1024:>12.1f} |")
+    print_table(
+        [("case", 38), ("median ms", 9), ("min ms", 7), ("requests", 8), ("peak RSS MiB", 12)],
+        [[c["case"], f"{c['median_ms']:.2f}", f"{c['min_ms']:.2f}", str(c["requests"]),
+          f"{c['peak_rss_kib'] / 1024:.1f}"] for c in r["cases"]])
     for k, v in r["ratios"].items():
         print(f"{k}: {v}")
     for k, v in r["goals"].items():

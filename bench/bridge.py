@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import BIN, ROOT, SERVER_SECRET, Provider  # noqa: E402
+from common import BIN, ROOT, SERVER_SECRET, Provider, require_binary  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_HANDOVERS", "200"))
 HOST = "cache.test"
@@ -129,10 +129,8 @@ def measure(provider, files: Path):
 def main():
     if os.geteuid() != 0:
         raise SystemExit("the bridge takes only a root-owned config: run this as root")
-    if not BIN.exists():
-        raise SystemExit(f"{BIN} is missing: cargo build --release first")
+    require_binary()
     work = Path(tempfile.mkdtemp(prefix="ncl-bench-bridge-"))
-    provider = Provider(work)
     places = {"disk": work / "files"}
     shm = Path("/dev/shm")
     if shm.is_dir():
@@ -140,10 +138,10 @@ def main():
             tempfile.mkdtemp(prefix="ncl-bench-bridge-", dir=shm)) / "files"
     cases = {}
     try:
-        for label, files in places.items():
-            cases[label] = measure(provider, files)
+        with Provider(work) as provider:
+            for label, files in places.items():
+                cases[label] = measure(provider, files)
     finally:
-        provider.stop()
         for files in places.values():
             shutil.rmtree(files.parent, ignore_errors=True)
     disk = cases["disk"]

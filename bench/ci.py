@@ -7,97 +7,59 @@ federation on 127.0.0.1 over HTTPS. Request counts come from both servers' logs;
 are medians of interleaved runs. Prints a table and writes bench/results-ci.json.
 """
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402  (the shared helpers: provider, timing, machine)
+from common import (  # noqa: E402  (the shared helpers)
+    RUNS, Case, Provider, Service, check, machine, median_ms, require_binary,
+    print_table, run_timed, sample, sandbox, save_results, tool,
+)
 
 AUDIENCE = "https://cache.test"
 
 
-class CiIssuer:
+class CiIssuer(Service):
+    """The CI issuer stand-in (tests/idp/ci-issuer.mjs): GitHub's ID-token endpoint."""
+
     def __init__(self, work: Path):
-        self.work = work
-        self.ca = work / "ca.pem"
-        self.log = work / "ci-requests.log"
-        bench.Provider._make_certs(types.SimpleNamespace(work=work, ca=self.ca))
+        super().__init__(work, "ci-issuer")
         self.request_token = "ghs_bench_request_token"
         env = dict(os.environ, CI_TLS_CERT=str(work / "srv.pem"), CI_TLS_KEY=str(work / "srv.key"),
                    CI_REQUEST_TOKEN=self.request_token, CI_REQUEST_LOG=str(self.log),
                    CI_TOKEN_TTL="3600", CI_EXIT_ON_STDIN_EOF="1")
-        self.proc = subprocess.Popen(["node", str(bench.IDP / "ci-issuer.mjs")], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=open(work / "ci-issuer.err", "w"),
-                                     start_new_session=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.proc.stdout.readline().decode()
-            if line.startswith("READY "):
-                _, self.issuer, self.request_url = line.split()
-                return
-            if not line and self.proc.poll() is not None:
-                break
-        raise SystemExit("the CI issuer did not start; see " + str(work / "ci-issuer.err"))
-
-    def requests(self):
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-    def clear_log(self):
-        self.log.write_text("")
-
-    stop = bench.Provider.stop
+        self.issuer, self.request_url = self.start("ci-issuer.mjs", env, timeout=60)
 
 
 def main():
-    if not bench.BIN.exists():
-        raise SystemExit(f"{bench.BIN} is missing: cargo build --release first")
+    require_binary()
     work = Path(tempfile.mkdtemp(prefix="ncl-bench-ci-"))
-    (work / "ci").mkdir()
-    (work / "idp").mkdir()
-    ci = CiIssuer(work / "ci")
-    os.environ.update(IDP_CI_ISSUER=ci.issuer, IDP_CI_AUDIENCE=AUDIENCE,
-                      IDP_CI_REPOSITORY="acme/app", IDP_CI_CA_FILE=str(ci.ca))
-    provider = None
-    try:
-        provider = bench.Provider(work / "idp")
-        results = measure(work, ci, provider)
-    finally:
-        if provider:
-            provider.stop()
-        ci.stop()
+    with CiIssuer(work / "ci") as ci:
+        os.environ.update(IDP_CI_ISSUER=ci.issuer, IDP_CI_AUDIENCE=AUDIENCE,
+                          IDP_CI_REPOSITORY="acme/app", IDP_CI_CA_FILE=str(ci.ca))
+        with Provider(work / "idp") as provider:
+            results = measure(work, ci, provider)
     shutil.rmtree(work, ignore_errors=True)
     report(results)
 
 
-def sandbox(work, issuer, client_id, bundle, ci):
+def github_sandbox(work, issuer, client_id, bundle, ci):
+    """A CLI sandbox with GitHub's two ID-token variables set."""
     home = work / f"home-{client_id}-{issuer.rsplit(':', 1)[-1]}"
-    for sub in ("state", "cache", "config"):
-        (home / sub).mkdir(parents=True, exist_ok=True)
-    (home / "config.toml").write_text(
-        f'issuer = "{issuer}"\nclient_id = "{client_id}"\ncache_host = "cache.test"\n'
-        f'netrc_path = "{home / "netrc"}"\n')
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "SSL_CERT_FILE": str(bundle),
-           "XDG_STATE_HOME": str(home / "state"), "XDG_CACHE_HOME": str(home / "cache"),
-           "XDG_CONFIG_HOME": str(home / "config"), "LANG": "C.UTF-8",
-           "ACTIONS_ID_TOKEN_REQUEST_URL": ci.request_url,
-           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": ci.request_token}
+    env = sandbox(home, issuer, client_id, bundle, extra_env={
+        "ACTIONS_ID_TOKEN_REQUEST_URL": ci.request_url,
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": ci.request_token})
     return home, env
 
 
 def measure(work, ci, provider):
     bundle = work / "bundle.pem"
     bundle.write_bytes(provider.ca.read_bytes() + ci.ca.read_bytes())
-    fed_home, fed_env = sandbox(work, provider.issuer, "nix-cache-ci", bundle, ci)
-    dir_home, dir_env = sandbox(work, ci.issuer, "unused", bundle, ci)
-    tool = lambda home, *args: [str(bench.BIN), "--config", str(home / "config.toml"), *args]
+    fed_home, fed_env = github_sandbox(work, provider.issuer, "nix-cache-ci", bundle, ci)
+    dir_home, dir_env = github_sandbox(work, ci.issuer, "unused", bundle, ci)
     github = ["ci", "--source", "github-actions", "--audience", AUDIENCE]
     # curl doing what `ci --grant jwt-bearer` does: GET the job's token, POST it.
     curl_two = ["/bin/sh", "-c",
@@ -113,46 +75,35 @@ def measure(work, ci, provider):
                 f"{ci.request_url}&audience={AUDIENCE}"]
     discovery_cache = fed_home / "cache" / "nix-cache-login"
     cases = {
-        "ci jwt-bearer (warm)": (tool(fed_home, *github, "--grant", "jwt-bearer"), fed_env, None),
-        "ci token-exchange (warm)": (tool(fed_home, *github, "--grant", "token-exchange"), fed_env, None),
-        "curl ID-token GET + jwt-bearer POST": (curl_two, curl_env, None),
-        "ci direct": (tool(dir_home, *github, "--grant", "direct"), dir_env, None),
-        "curl ID-token GET": (curl_one, dir_env, None),
-        "ci jwt-bearer (cold: no discovery cache)": (
+        "ci jwt-bearer (warm)": Case(tool(fed_home, *github, "--grant", "jwt-bearer"), fed_env),
+        "ci token-exchange (warm)": Case(
+            tool(fed_home, *github, "--grant", "token-exchange"), fed_env),
+        "curl ID-token GET + jwt-bearer POST": Case(curl_two, curl_env),
+        "ci direct": Case(tool(dir_home, *github, "--grant", "direct"), dir_env),
+        "curl ID-token GET": Case(curl_one, dir_env),
+        "ci jwt-bearer (cold: no discovery cache)": Case(
             tool(fed_home, *github, "--grant", "jwt-bearer"), fed_env,
-            lambda: shutil.rmtree(discovery_cache, True)),
-        "ci --min-valid 5m (nothing due)": (
-            tool(fed_home, *github, "--grant", "jwt-bearer", "--min-valid", "5m"), fed_env, None),
+            before=lambda: shutil.rmtree(discovery_cache, True)),
+        "ci --min-valid 5m (nothing due)": Case(
+            tool(fed_home, *github, "--grant", "jwt-bearer", "--min-valid", "5m"), fed_env),
     }
-    for argv, env, before in cases.values():
-        if before:
-            before()
-        _, code, out, err = bench.run_timed(argv, env)
-        bench.check(code, out, err, argv)
-    samples = {name: [] for name in cases}
-    for _ in range(bench.RUNS):
-        for name, (argv, env, before) in cases.items():
-            if before:
-                before()
-            t, code, out, err = bench.run_timed(argv, env)
-            bench.check(code, out, err, name)
-            samples[name].append(t)
+    samples = sample(cases, RUNS)
     requests = {}
-    for name, (argv, env, before) in cases.items():
+    for name, (argv, env, before, _) in cases.items():
         if before:
             before()
         # The --min-valid case must find a fresh token: run the grant first.
         if "min-valid" in name:
-            bench.run_timed(cases["ci jwt-bearer (warm)"][0], fed_env)
+            run_timed(cases["ci jwt-bearer (warm)"].argv, fed_env)
         ci.clear_log()
         provider.clear_log()
-        _, code, out, err = bench.run_timed(argv, env)
-        bench.check(code, out, err, name)
+        _, code, out, err = run_timed(argv, env)
+        check(code, out, err, name)
         requests[name] = {"ci": len(ci.requests()), "provider": len(provider.requests())}
-    med = {name: bench.median_ms(s) for name, s in samples.items()}
+    med = {name: median_ms(s) for name, s in samples.items()}
     return {
-        "machine": bench.machine(),
-        "runs": bench.RUNS,
+        "machine": machine(),
+        "runs": RUNS,
         "cases": [{"case": name, "median_ms": round(med[name], 2),
                    "min_ms": round(min(samples[name]) * 1000, 2),
                    "ci_requests": requests[name]["ci"],
@@ -167,14 +118,12 @@ def measure(work, ci, provider):
 
 
 def report(r):
-    out = Path(os.environ.get("BENCH_CI_JSON", bench.ROOT / "bench" / "results-ci.json"))
-    out.write_text(json.dumps(r, indent=2) + "\n")
+    out = save_results(r, "BENCH_CI_JSON", "results-ci.json")
     print(f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores; {r['runs']} runs per case")
-    print(f"| {'case':<42} | {'median ms':>9} | {'min ms':>7} | {'CI req':>6} | {'IdP req':>7} |")
-    print(f"|{'-' * 44}|{'-' * 11}|{'-' * 9}|{'-' * 8}|{'-' * 9}|")
-    for c in r["cases"]:
-        print(f"| {c['case']:<42} | {c['median_ms']:>9.2f} | {c['min_ms']:>7.2f} | "
-              f"{c['ci_requests']:>6} | {c['provider_requests']:>7} |")
+    print_table(
+        [("case", 42), ("median ms", 9), ("min ms", 7), ("CI req", 6), ("IdP req", 7)],
+        [[c["case"], f"{c['median_ms']:.2f}", f"{c['min_ms']:.2f}", str(c["ci_requests"]),
+          str(c["provider_requests"])] for c in r["cases"]])
     for k, v in r["ratios"].items():
         print(f"{k}: {v}")
     print(f"(JSON: {out})")

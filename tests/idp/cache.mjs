@@ -33,6 +33,7 @@ import * as path from 'node:path';
 import process from 'node:process';
 
 import { env, envInt, die } from './env.mjs';
+import { serveRequests, superviseServer } from './service.mjs';
 
 const HOST = '127.0.0.1';
 const PORT = envInt('CACHE_PORT', 0);
@@ -275,14 +276,9 @@ async function handle(req, res) {
 
 // ---------------------------------------------------------------- server
 
-const server = http.createServer((req, res) => {
-  handle(req, res).catch((err) => {
-    process.stderr.write(`cache: error: ${err?.stack || err}\n`);
-    if (!res.headersSent) res.writeHead(500);
-    res.end();
-  });
-});
-server.on('error', (err) => die(`server error: ${err.message}`));
+const server = http.createServer();
+serveRequests(server, handle);
+superviseServer(server, 'CACHE_EXIT_ON_STDIN_EOF');
 
 try {
   await fetchKeys();
@@ -293,16 +289,3 @@ try {
 server.listen(PORT, HOST, () => {
   process.stdout.write(`READY http://${HOST}:${server.address().port}\n`);
 });
-
-function shutdown() {
-  server.close();
-  server.closeAllConnections?.();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-if (['1', 'true', 'yes', 'on'].includes(env('CACHE_EXIT_ON_STDIN_EOF', '0').toLowerCase())) {
-  process.stdin.on('end', shutdown);
-  process.stdin.on('error', shutdown);
-  process.stdin.resume();
-}

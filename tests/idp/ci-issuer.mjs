@@ -38,7 +38,8 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import process from 'node:process';
 
-import { env, envInt, envBool, die } from './env.mjs';
+import { env, envInt, die } from './env.mjs';
+import { serveRequests, superviseServer } from './service.mjs';
 
 const HOST = '127.0.0.1';
 const TLS_CERT = env('CI_TLS_CERT', undefined);
@@ -201,28 +202,9 @@ async function handle(req, res) {
 }
 
 const server = https.createServer({ cert: fs.readFileSync(TLS_CERT), key: fs.readFileSync(TLS_KEY) });
-server.on('request', (req, res) => {
-  handle(req, res).catch((err) => {
-    process.stderr.write(`ci-issuer: ${err?.stack || err}\n`);
-    if (!res.headersSent) res.writeHead(500);
-    res.end();
-  });
-});
-server.on('error', (err) => die(`server error: ${err.message}`));
+serveRequests(server, handle);
+superviseServer(server, 'CI_EXIT_ON_STDIN_EOF');
 server.listen(0, HOST, () => {
   issuer = `https://${HOST}:${server.address().port}`;
   process.stdout.write(`READY ${issuer} ${issuer}${REQUEST_PATH}?api-version=2.0\n`);
 });
-
-function shutdown() {
-  server.close();
-  server.closeAllConnections?.();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-if (envBool('CI_EXIT_ON_STDIN_EOF', false)) {
-  process.stdin.on('end', shutdown);
-  process.stdin.on('error', shutdown);
-  process.stdin.resume();
-}

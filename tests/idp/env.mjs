@@ -1,4 +1,5 @@
-// Settings from the environment, shared by provider.mjs and cache.mjs.
+// Settings from the environment, shared by the test services (provider.mjs, cache.mjs,
+// ci-issuer.mjs, service.mjs).
 //
 // `die` prints `<script>: <message>` to stderr (the script's file name without `.mjs`,
 // e.g. `provider: ...`) and exits with status 2.
@@ -6,10 +7,11 @@
 import * as path from 'node:path';
 import process from 'node:process';
 
-const NAME = path.basename(process.argv[1] ?? 'node', '.mjs');
+// The running script's name, for its stderr lines.
+export const SCRIPT = path.basename(process.argv[1] ?? 'node', '.mjs');
 
 export function die(message) {
-  process.stderr.write(`${NAME}: ${message}\n`);
+  process.stderr.write(`${SCRIPT}: ${message}\n`);
   process.exit(2);
 }
 

@@ -20,6 +20,7 @@ import Provider, { errors } from 'oidc-provider';
 
 import { env, envInt, envBool, die } from './env.mjs';
 import { federationClients, setupFederation } from './federation.mjs';
+import { superviseServer } from './service.mjs';
 
 // ---------------------------------------------------------------- settings
 
@@ -491,18 +492,4 @@ server.listen(PORT, HOST, () => {
   process.stdout.write(`READY ${issuer}\n`);
 });
 
-server.on('error', (err) => die(`server error: ${err.message}`));
-
-function shutdown() {
-  server.close();
-  server.closeAllConnections?.();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-// When the harness dies, its end of our stdin closes: go too (no orphans).
-if (envBool('IDP_EXIT_ON_STDIN_EOF', false)) {
-  process.stdin.on('end', shutdown);
-  process.stdin.on('error', shutdown);
-  process.stdin.resume();
-}
+superviseServer(server, 'IDP_EXIT_ON_STDIN_EOF');

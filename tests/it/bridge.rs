@@ -389,25 +389,22 @@ fn refusals_leave_the_daemon_netrc_byte_identical() {
     let mut big = b"{\"v\":1,\"op\":\"put\",\"host\":\"cache.test\",\"token\":\"".to_vec();
     big.extend(std::iter::repeat_n(b'a', 1 << 20));
     big.extend(b"\"}\n");
-    let answer = bridge.send_raw(&big);
     refused.push(expect(
         "a 1 MB request",
-        serde_json::from_str(answer.trim_end()).unwrap(),
+        bridge.request_raw(&big),
         "too-large",
     ));
     let mut garbage = random_bytes(300);
     garbage.retain(|b| *b != b'\n');
     garbage.push(b'\n');
-    let answer = bridge.send_raw(&garbage);
     refused.push(expect(
         "garbage bytes",
-        serde_json::from_str(answer.trim_end()).unwrap(),
+        bridge.request_raw(&garbage),
         "bad-request",
     ));
-    let answer = bridge.send_raw(b"{\"v\":1,\"op\":\"status\"");
     refused.push(expect(
         "a request without its newline",
-        serde_json::from_str(answer.trim_end()).unwrap(),
+        bridge.request_raw(b"{\"v\":1,\"op\":\"status\""),
         "bad-request",
     ));
 

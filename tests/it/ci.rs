@@ -9,7 +9,6 @@
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Instant;
 
 use tempfile::TempDir;
@@ -17,8 +16,22 @@ use tempfile::TempDir;
 use crate::support::cache::{CacheRequest, summarize};
 use crate::support::ci_issuer::{CiIssuer, CiMode};
 use crate::support::fault::{assert_failed, netrc_password, seed_netrc, snapshot_dir};
-use crate::support::nix::{Fetch, TestPath};
-use crate::support::{CacheServer, Idp, IdpOptions, NixLab, TestCa, TestEnv, describe, jwt_claims};
+use crate::support::{
+    CacheServer, Idp, IdpOptions, NixLab, TestCa, TestEnv, assert_ok, describe, jwt_claims,
+};
+
+/// `ci --source github-actions --grant GRANT --audience AUDIENCE`.
+pub fn github_actions_ci<'a>(grant: &'a str, audience: &'a str) -> [&'a str; 7] {
+    [
+        "ci",
+        "--source",
+        "github-actions",
+        "--grant",
+        grant,
+        "--audience",
+        audience,
+    ]
+}
 
 /// The audience the provider (and, for `direct`, the cache) accepts.
 pub const AUDIENCE: &str = "https://cache.test";
@@ -96,24 +109,10 @@ fn report(text: &str) {
     let _ = std::io::stderr().write_all(format!("\n{text}\n").as_bytes());
 }
 
-fn ok(out: &Output, what: &str) {
-    assert!(out.status.success(), "{what}: {}", describe(out));
-}
-
 /// Nix substitutes the main path into an empty store through `cache` with `netrc`; every
 /// request was accepted and the path came.
 fn nix_fetches(lab: &NixLab, cache: &CacheServer, netrc: &Path, label: &str) -> Vec<CacheRequest> {
-    let mark = cache.mark();
-    let run = lab.fetch(&Fetch {
-        cache_url: cache.url(),
-        netrc,
-        path: TestPath::Main,
-        home: None,
-        options: &[],
-        label,
-    });
-    let requests = cache.requests_since(mark);
-    lab.annotate(run.number, &summarize(&requests));
+    let (run, requests) = lab.substitute(cache, netrc, label);
     assert!(run.fetched, "{label}: {}", run.describe());
     assert!(!requests.is_empty());
     for r in &requests {
@@ -146,17 +145,9 @@ fn github_actions_with_each_grant_lets_nix_fetch() {
         ("client-assertion", FEDERATED_CLIENT, FEDERATED_CLIENT),
     ] {
         let mut env = lab.env(client, &cache.host());
-        let args = [
-            "ci",
-            "--source",
-            "github-actions",
-            "--grant",
-            grant,
-            "--audience",
-            AUDIENCE,
-        ];
+        let args = github_actions_ci(grant, AUDIENCE);
         let out = env.cli(&args);
-        ok(&out, grant);
+        assert_ok(&out, grant);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains(&format!("github-actions, {grant}")),
@@ -177,7 +168,7 @@ fn github_actions_with_each_grant_lets_nix_fetch() {
         // Warm (discovery cached): one request to the CI platform, one token request.
         let ci_before = lab.ci.token_requests();
         lab.idp.clear_request_log();
-        ok(&env.cli(&args), grant);
+        assert_ok(&env.cli(&args), grant);
         let ci_requests = lab.ci.token_requests() - ci_before;
         let idp_log = lab.idp.request_log();
         let idp_requests = idp_log.lines().count();
@@ -192,13 +183,13 @@ fn github_actions_with_each_grant_lets_nix_fetch() {
         lab.idp.clear_request_log();
         let mut skip = args.to_vec();
         skip.extend(["--min-valid", "20s"]);
-        ok(&env.cli(&skip), "ci --min-valid");
+        assert_ok(&env.cli(&skip), "ci --min-valid");
         assert_eq!(lab.ci.token_requests(), ci_before, "{grant}: --min-valid");
         assert_eq!(lab.idp.request_log(), "", "{grant}: --min-valid");
 
         // status and doctor know the kind; token re-runs the same CI login when due.
         let status = env.cli(&["status"]);
-        ok(&status, "status");
+        assert_ok(&status, "status");
         let text = String::from_utf8_lossy(&status.stdout);
         assert!(
             text.contains(&format!(
@@ -219,7 +210,7 @@ fn github_actions_with_each_grant_lets_nix_fetch() {
         );
         let before = netrc_token(&env);
         let out = env.cli(&["token", "--min-valid", "10m"]);
-        ok(&out, "token");
+        assert_ok(&out, "token");
         let printed = String::from_utf8(out.stdout).unwrap();
         assert_eq!(printed.trim(), netrc_token(&env), "{grant}: token = netrc");
         assert_ne!(printed.trim(), before, "{grant}: token re-ran the grant");
@@ -274,7 +265,7 @@ fn gitlab_file_and_env_sources_let_nix_fetch() {
         )
     });
     env.set_env("CACHE_ID_TOKEN", &lab.ci.mint(AUDIENCE, 300));
-    ok(&env.cli(&["ci"]), "gitlab");
+    assert_ok(&env.cli(&["ci"]), "gitlab");
     nix_fetches(&nix, &cache, &env.netrc_path(), "after ci (gitlab)");
     env.remove_env("CACHE_ID_TOKEN");
     let out = env.cli(&["ci"]);
@@ -296,7 +287,7 @@ fn gitlab_file_and_env_sources_let_nix_fetch() {
     );
     env.set_env("NIX_CACHE_LOGIN_CI_GRANT", "token-exchange");
     env.set_env("NIX_CACHE_LOGIN_CI_AUDIENCE", AUDIENCE);
-    ok(&env.cli(&["ci"]), "file");
+    assert_ok(&env.cli(&["ci"]), "file");
     nix_fetches(&nix, &cache, &env.netrc_path(), "after ci (file:)");
     fs::write(&token_file, lab.ci.mint(AUDIENCE, -30)).unwrap();
     let out = env.cli(&["ci"]);
@@ -305,7 +296,7 @@ fn gitlab_file_and_env_sources_let_nix_fetch() {
     // env:VAR, flags only.
     let mut env = lab.env(FEDERATED_CLIENT, &cache.host());
     env.set_env("MY_JOB_JWT", &lab.ci.mint(AUDIENCE, 300));
-    ok(
+    assert_ok(
         &env.cli(&[
             "ci",
             "--source",
@@ -339,16 +330,8 @@ fn direct_puts_the_job_token_in_the_netrc_for_a_cache_that_trusts_the_ci_issuer(
     for (k, v) in ci.github_env() {
         env.set_env(k, v);
     }
-    let args = [
-        "ci",
-        "--source",
-        "github-actions",
-        "--grant",
-        "direct",
-        "--audience",
-        AUDIENCE,
-    ];
-    ok(&env.cli(&args), "direct");
+    let args = github_actions_ci("direct", AUDIENCE);
+    assert_ok(&env.cli(&args), "direct");
     let token = netrc_token(&env);
     let claims = jwt_claims(&token);
     assert_eq!(claims["iss"], ci.issuer());
@@ -357,9 +340,9 @@ fn direct_puts_the_job_token_in_the_netrc_for_a_cache_that_trusts_the_ci_issuer(
     let requests = nix_fetches(&nix, &cache, &env.netrc_path(), "after ci --grant direct");
     assert_eq!(ci.token_requests(), 1, "direct asks the CI platform only");
     let status = env.cli(&["status"]);
-    ok(&status, "status");
+    assert_ok(&status, "status");
     assert!(String::from_utf8_lossy(&status.stdout).contains("grant direct"));
-    ok(&env.cli(&["logout"]), "logout");
+    assert_ok(&env.cli(&["logout"]), "logout");
     assert_eq!(netrc_password(&env.netrc_path(), "127.0.0.1"), None);
 
     // A config whose issuer is not the token's: nothing is written.
@@ -385,17 +368,10 @@ fn refused_ci_logins_change_nothing_and_say_why() {
     let started = Instant::now();
     let mut lab = CiLab::start();
     let mut env = lab.env(CI_CLIENT, "cache.test");
-    let github = ["ci", "--source", "github-actions", "--grant", "jwt-bearer"];
-    let with_audience = |audience: &str| {
-        let mut a = github.to_vec();
-        a.extend(["--audience", audience]);
-        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
-    };
     // A working session and another entry first, so "unchanged" means something.
     seed_netrc(&env.netrc_path(), "other.example", Some("other-token"));
-    let good = with_audience(AUDIENCE);
-    let good: Vec<&str> = good.iter().map(String::as_str).collect();
-    ok(&env.cli(&good), "first login");
+    let good = github_actions_ci("jwt-bearer", AUDIENCE);
+    assert_ok(&env.cli(&good), "first login");
     let netrc_before = fs::read(env.netrc_path()).unwrap();
     let store_before = snapshot_dir(&env.state_home());
     assert_eq!(store_before.len(), 1);
@@ -421,8 +397,7 @@ fn refused_ci_logins_change_nothing_and_say_why() {
         lines.push(format!("  {case}: exit {code}: {line}"));
     };
 
-    let wrong = with_audience("https://wrong.test");
-    let wrong: Vec<&str> = wrong.iter().map(String::as_str).collect();
+    let wrong = github_actions_ci("jwt-bearer", "https://wrong.test");
     check(
         "wrong audience",
         &env,

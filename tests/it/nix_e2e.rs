@@ -62,37 +62,6 @@ fn report(test: &str, started: Instant, lab: &NixLab, cache: &CacheServer, extra
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
-/// Runs Nix as `f` says; returns the run and what the cache served meanwhile (also noted in
-/// the lab's summary).
-fn fetch(lab: &NixLab, cache: &CacheServer, f: &Fetch) -> (NixRun, Vec<CacheRequest>) {
-    let mark = cache.mark();
-    let run = lab.fetch(f);
-    let requests = cache.requests_since(mark);
-    lab.annotate(run.number, &summarize(&requests));
-    (run, requests)
-}
-
-/// Substitutes the main path into a new store with a fresh HOME, reading `netrc`.
-fn substitute(
-    lab: &NixLab,
-    cache: &CacheServer,
-    netrc: &Path,
-    label: &str,
-) -> (NixRun, Vec<CacheRequest>) {
-    fetch(
-        lab,
-        cache,
-        &Fetch {
-            cache_url: cache.url(),
-            netrc,
-            path: TestPath::Main,
-            home: None,
-            options: &[],
-            label,
-        },
-    )
-}
-
 /// Every request carried a token the cache accepted, for `sub`, and the path itself
 /// (narinfo and nar) was among them: Nix sent the credentials up front, no 401 first.
 fn assert_all_accepted(requests: &[CacheRequest], sub: &str) {
@@ -167,7 +136,7 @@ fn login_lets_nix_fetch_and_logout_stops_it() {
     // No netrc file yet: Nix ignores the missing file and asks without credentials.
     assert!(!netrc.exists());
     expect_refused(
-        substitute(&lab, &cache, &netrc, "before login (no netrc file)"),
+        lab.substitute(&cache, &netrc, "before login (no netrc file)"),
         "no-authorization",
     );
 
@@ -175,7 +144,7 @@ fn login_lets_nix_fetch_and_logout_stops_it() {
     let token = netrc_password(&netrc, "127.0.0.1").expect("a netrc entry for 127.0.0.1");
 
     expect_fetched(
-        substitute(&lab, &cache, &netrc, "after login (browser, PKCE)"),
+        lab.substitute(&cache, &netrc, "after login (browser, PKCE)"),
         "alice",
     );
 
@@ -183,7 +152,7 @@ fn login_lets_nix_fetch_and_logout_stops_it() {
     assert_eq!(netrc_password(&netrc, "127.0.0.1"), None);
 
     expect_refused(
-        substitute(&lab, &cache, &netrc, "after logout"),
+        lab.substitute(&cache, &netrc, "after logout"),
         "no-authorization",
     );
 
@@ -221,7 +190,7 @@ fn service_account_alone_lets_nix_fetch() {
     cli_ok(&env, &["service-account"]);
 
     expect_fetched(
-        substitute(&lab, &cache, &env.netrc_path(), "after service-account"),
+        lab.substitute(&cache, &env.netrc_path(), "after service-account"),
         idp.server_client_id(),
     );
     report(
@@ -246,11 +215,11 @@ fn expired_token_fails_and_refresh_fixes_it() {
 
     cli_ok(&env, &["login", "--timeout", "60s"]);
     let first = netrc_password(&netrc, "127.0.0.1").expect("netrc entry");
-    expect_fetched(substitute(&lab, &cache, &netrc, "fresh token"), "alice");
+    expect_fetched(lab.substitute(&cache, &netrc, "fresh token"), "alice");
 
     let waited = wait_past(token_exp(&first));
     expect_refused(
-        substitute(&lab, &cache, &netrc, "same token, expired"),
+        lab.substitute(&cache, &netrc, "same token, expired"),
         "expired",
     );
 
@@ -266,7 +235,7 @@ fn expired_token_fails_and_refresh_fixes_it() {
     cli_ok(&env, &["refresh"]);
     let second = netrc_password(&netrc, "127.0.0.1").expect("netrc entry");
     assert_ne!(second, first);
-    expect_fetched(substitute(&lab, &cache, &netrc, "after refresh"), "alice");
+    expect_fetched(lab.substitute(&cache, &netrc, "after refresh"), "alice");
     report(
         "expired_token_fails_and_refresh_fixes_it",
         started,
@@ -298,8 +267,7 @@ fn nix_remembers_a_refused_narinfo_unless_the_negative_ttl_is_zero() {
     let first = netrc_password(&netrc, "127.0.0.1").expect("netrc entry");
     // Every run here shares one HOME (Nix's own narinfo cache lives there).
     let shared = |path: TestPath, options: &[(&str, &str)], label: &str| {
-        fetch(
-            &lab,
+        lab.fetch_from(
             &cache,
             &Fetch {
                 cache_url: cache.url(),

@@ -10,9 +10,10 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::ci::{AUDIENCE, CiLab, github_actions_ci};
 use crate::support::fault::{netrc_password, seed_netrc, snapshot_dir, store_path};
 use crate::support::proc::output_with_timeout;
-use crate::support::{BrowserMode, Idp, IdpOptions, TestEnv, cli_binary, describe};
+use crate::support::{BrowserMode, Idp, IdpOptions, TestEnv, assert_ok, cli_binary, describe};
 use nix_cache_login::config::Environment;
 use nix_cache_login::netrc::Netrc;
 use proptest::prelude::*;
@@ -108,30 +109,26 @@ fn whole_flow(idp: &Idp, verbosity: &[&str], rust_log: Option<&str>) -> (Vec<Pri
     let mut user = TestEnv::new(idp).with_browser(BrowserMode::Approve);
     let mut server = TestEnv::new_server(idp);
     for env in [&mut user, &mut server] {
-        if let Some(spec) = rust_log {
-            env.set_env("RUST_LOG", spec);
-        }
+        set_rust_log(env, rust_log);
         seed_netrc(
             &env.netrc_path(),
             "unrelated.example",
             Some("unrelated-token"),
         );
     }
-    let ok = |out: &Output, what: &str| assert!(out.status.success(), "{what}: {}", describe(out));
-
-    ok(
+    assert_ok(
         &run(&user, &["login", "--timeout", "60s"], verbosity, &mut log),
         "login",
     );
     secrets.collect(&user);
-    ok(&run(&user, &["status"], verbosity, &mut log), "status");
-    ok(
+    assert_ok(&run(&user, &["status"], verbosity, &mut log), "status");
+    assert_ok(
         &run(&user, &["status", "--json"], verbosity, &mut log),
         "status --json",
     );
-    ok(&run(&user, &["refresh"], verbosity, &mut log), "refresh");
+    assert_ok(&run(&user, &["refresh"], verbosity, &mut log), "refresh");
     secrets.collect(&user);
-    ok(
+    assert_ok(
         &run(
             &user,
             &["refresh", "--min-valid", "10s"],
@@ -140,11 +137,11 @@ fn whole_flow(idp: &Idp, verbosity: &[&str], rust_log: Option<&str>) -> (Vec<Pri
         ),
         "refresh --min-valid",
     );
-    ok(&run(&user, &["logout"], verbosity, &mut log), "logout");
+    assert_ok(&run(&user, &["logout"], verbosity, &mut log), "logout");
 
     // Logged in again, the refresh token revoked behind the CLI's back.
     user.set_browser(Some(support::BrowserHook::new(BrowserMode::Approve)));
-    ok(
+    assert_ok(
         &run(&user, &["login", "--timeout", "60s"], verbosity, &mut log),
         "second login",
     );
@@ -164,12 +161,12 @@ fn whole_flow(idp: &Idp, verbosity: &[&str], rust_log: Option<&str>) -> (Vec<Pri
     assert!(out.status.code().is_some(), "{}", describe(&out));
     let _ = run(&user, &["logout"], verbosity, &mut log);
 
-    ok(
+    assert_ok(
         &run(&server, &["service-account"], verbosity, &mut log),
         "service-account",
     );
     secrets.collect(&server);
-    ok(
+    assert_ok(
         &run(&server, &["status", "--json"], verbosity, &mut log),
         "server status",
     );
@@ -185,7 +182,7 @@ fn whole_flow(idp: &Idp, verbosity: &[&str], rust_log: Option<&str>) -> (Vec<Pri
         describe(&out)
     );
     fs::write(&secret_file, idp.server_client_secret()).unwrap();
-    ok(
+    assert_ok(
         &run(&server, &["logout"], verbosity, &mut log),
         "server logout",
     );
@@ -219,18 +216,17 @@ fn check_outputs(label: &str, log: &[Printed], secrets: &Secrets) -> usize {
     bytes
 }
 
-#[test]
-fn no_secret_in_any_output_at_any_verbosity() {
-    let idp = Idp::start(IdpOptions::default());
+/// Runs `flow` at the two most verbose settings (`-vvv`, then `RUST_LOG=trace`) and checks
+/// that none of its outputs holds a secret; returns the figures, one a setting.
+fn check_each_verbosity(
+    mut flow: impl FnMut(&[&str], Option<&str>) -> (Vec<Printed>, Secrets),
+) -> String {
     let mut figures = Vec::new();
     for (label, verbosity, rust_log) in [
         ("-vvv", &["-vvv"][..], None),
         ("RUST_LOG=trace", &[][..], Some("trace")),
     ] {
-        let (log, secrets) = whole_flow(&idp, verbosity, rust_log);
-        // The login URL is printed; it carries state, nonce and the PKCE challenge only.
-        let login = &log[0].text;
-        assert!(login.contains("code_challenge="), "{login}");
+        let (log, secrets) = flow(verbosity, rust_log);
         let bytes = check_outputs(label, &log, &secrets);
         figures.push(format!(
             "{label}: {} runs, {bytes} bytes of output, {} secrets looked for",
@@ -238,7 +234,26 @@ fn no_secret_in_any_output_at_any_verbosity() {
             secrets.0.len()
         ));
     }
-    println!("secrets: {}", figures.join("; "));
+    figures.join("; ")
+}
+
+fn set_rust_log(env: &mut TestEnv, rust_log: Option<&str>) {
+    if let Some(spec) = rust_log {
+        env.set_env("RUST_LOG", spec);
+    }
+}
+
+#[test]
+fn no_secret_in_any_output_at_any_verbosity() {
+    let idp = Idp::start(IdpOptions::default());
+    let figures = check_each_verbosity(|verbosity, rust_log| {
+        let (log, secrets) = whole_flow(&idp, verbosity, rust_log);
+        // The login URL is printed; it carries state, nonce and the PKCE challenge only.
+        let login = &log[0].text;
+        assert!(login.contains("code_challenge="), "{login}");
+        (log, secrets)
+    });
+    println!("secrets: {figures}");
 }
 
 /// `ci` the same way: every CI grant's session (the job's token in the netrc, for
@@ -247,97 +262,60 @@ fn no_secret_in_any_output_at_any_verbosity() {
 /// the access token nor GitHub's request token may appear, nor any JWT at all.
 #[test]
 fn no_ci_token_in_any_output_at_any_verbosity() {
-    use crate::ci::{AUDIENCE, CiLab};
     let lab = CiLab::start();
-    let mut figures = Vec::new();
-    for (label, verbosity, rust_log) in [
-        ("-vvv", &["-vvv"][..], None),
-        ("RUST_LOG=trace", &[][..], Some("trace")),
+    let figures = check_each_verbosity(|verbosity, rust_log| ci_flow(&lab, verbosity, rust_log));
+    println!("ci secrets: {figures}");
+}
+
+/// Every CI grant's session, status, doctor, `token`, a refusal and logout, then `direct`,
+/// at `verbosity`.
+fn ci_flow(lab: &CiLab, verbosity: &[&str], rust_log: Option<&str>) -> (Vec<Printed>, Secrets) {
+    let mut log = Vec::new();
+    let mut secrets = Secrets::default();
+    secrets.add(lab.ci.request_token());
+    for (client, grant) in [
+        ("nix-cache-ci", "jwt-bearer"),
+        ("nix-cache-ci", "token-exchange"),
+        ("nix-cache-ci-federated", "client-assertion"),
     ] {
-        let mut log = Vec::new();
-        let mut secrets = Secrets::default();
-        secrets.add(lab.ci.request_token());
-        let ok =
-            |out: &Output, what: &str| assert!(out.status.success(), "{what}: {}", describe(out));
-        for (client, grant) in [
-            ("nix-cache-ci", "jwt-bearer"),
-            ("nix-cache-ci", "token-exchange"),
-            ("nix-cache-ci-federated", "client-assertion"),
-        ] {
-            let mut env = lab.env(client, HOST);
-            if let Some(spec) = rust_log {
-                env.set_env("RUST_LOG", spec);
-            }
-            let ci = [
-                "ci",
-                "--source",
-                "github-actions",
-                "--grant",
-                grant,
-                "--audience",
-                AUDIENCE,
-            ];
-            ok(&run(&env, &ci, verbosity, &mut log), grant);
-            secrets.collect(&env);
-            ok(&run(&env, &["status"], verbosity, &mut log), "status");
-            ok(
-                &run(&env, &["status", "--json"], verbosity, &mut log),
-                "status --json",
-            );
-            let _ = run(&env, &["doctor"], verbosity, &mut log);
-            let mut all: Vec<&str> = verbosity.to_vec();
-            all.extend(["token", "--min-valid", "10m"]);
-            let out = env.cli(&all);
-            ok(&out, "token");
-            secrets.add(String::from_utf8_lossy(&out.stdout).trim());
-            log.push(Printed {
-                what: format!("{} (stderr)", all.join(" ")),
-                text: String::from_utf8_lossy(&out.stderr).into_owned(),
-            });
-            let wrong = [
-                "ci",
-                "--source",
-                "github-actions",
-                "--grant",
-                grant,
-                "--audience",
-                "https://wrong.test",
-            ];
-            let out = run(&env, &wrong, verbosity, &mut log);
-            assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-            ok(&run(&env, &["logout"], verbosity, &mut log), "logout");
-        }
-        // direct: the job's own token goes into the netrc.
-        let mut env = TestEnv::for_issuer(lab.ci.issuer(), "unused", lab.bundle());
-        lab.trust_and_github(&mut env);
-        if let Some(spec) = rust_log {
-            env.set_env("RUST_LOG", spec);
-        }
-        let direct = [
-            "ci",
-            "--source",
-            "github-actions",
-            "--grant",
-            "direct",
-            "--audience",
-            AUDIENCE,
-        ];
-        ok(&run(&env, &direct, verbosity, &mut log), "direct");
+        let mut env = lab.env(client, HOST);
+        set_rust_log(&mut env, rust_log);
+        let ci = github_actions_ci(grant, AUDIENCE);
+        assert_ok(&run(&env, &ci, verbosity, &mut log), grant);
         secrets.collect(&env);
-        ok(
+        assert_ok(&run(&env, &["status"], verbosity, &mut log), "status");
+        assert_ok(
             &run(&env, &["status", "--json"], verbosity, &mut log),
             "status --json",
         );
-        ok(&run(&env, &["logout"], verbosity, &mut log), "logout");
-
-        let bytes = check_outputs(label, &log, &secrets);
-        figures.push(format!(
-            "{label}: {} runs, {bytes} bytes of output, {} secrets looked for",
-            log.len(),
-            secrets.0.len()
-        ));
+        let _ = run(&env, &["doctor"], verbosity, &mut log);
+        let mut all: Vec<&str> = verbosity.to_vec();
+        all.extend(["token", "--min-valid", "10m"]);
+        let out = env.cli(&all);
+        assert_ok(&out, "token");
+        secrets.add(String::from_utf8_lossy(&out.stdout).trim());
+        log.push(Printed {
+            what: format!("{} (stderr)", all.join(" ")),
+            text: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+        let wrong = github_actions_ci(grant, "https://wrong.test");
+        let out = run(&env, &wrong, verbosity, &mut log);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert_ok(&run(&env, &["logout"], verbosity, &mut log), "logout");
     }
-    println!("ci secrets: {}", figures.join("; "));
+    // direct: the job's own token goes into the netrc.
+    let mut env = TestEnv::for_issuer(lab.ci.issuer(), "unused", lab.bundle());
+    lab.trust_and_github(&mut env);
+    set_rust_log(&mut env, rust_log);
+    let direct = github_actions_ci("direct", AUDIENCE);
+    assert_ok(&run(&env, &direct, verbosity, &mut log), "direct");
+    secrets.collect(&env);
+    assert_ok(
+        &run(&env, &["status", "--json"], verbosity, &mut log),
+        "status --json",
+    );
+    assert_ok(&run(&env, &["logout"], verbosity, &mut log), "logout");
+    (log, secrets)
 }
 
 // ------------------------------------------------------------------ umask

@@ -61,15 +61,8 @@ impl TestCa {
         fs::write(&ca_conf, CA_EXTENSIONS).expect("write ca.cnf");
         fs::write(&server_ext, SERVER_EXTENSIONS).expect("write server.ext");
 
-        openssl(&[
-            "req",
+        new_key_request(&[
             "-x509",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
             "-days",
             "2",
             "-config",
@@ -79,14 +72,7 @@ impl TestCa {
             "-out",
             path(&ca.ca_cert),
         ]);
-        openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
+        new_key_request(&[
             "-subj",
             "/CN=127.0.0.1",
             "-keyout",
@@ -132,6 +118,20 @@ fn serial() -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `openssl req -new` with a new P-256 key and no passphrase, then `args`.
+fn new_key_request(args: &[&str]) {
+    let new_key = [
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(&[&new_key[..], args].concat());
 }
 
 fn openssl(args: &[&str]) {

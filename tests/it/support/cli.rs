@@ -326,6 +326,11 @@ impl TestEnv {
     }
 }
 
+/// Panics, naming `what` and showing the run, unless it exited 0.
+pub fn assert_ok(out: &Output, what: &str) {
+    assert!(out.status.success(), "{what}: {}", describe(out));
+}
+
 /// Exit status, stdout and stderr of a run, for assertion messages.
 pub fn describe(out: &Output) -> String {
     format!(

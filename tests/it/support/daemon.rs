@@ -318,7 +318,13 @@ impl Bridge {
 
     /// One JSON request line as root; the answer parsed.
     pub fn request(&self, request: &serde_json::Value) -> serde_json::Value {
-        let answer = self.send_raw(format!("{request}\n").as_bytes());
+        self.request_raw(format!("{request}\n").as_bytes())
+    }
+
+    /// Sends `bytes` as root (see [`Bridge::send_raw`]); the answer, which must be one
+    /// JSON line, parsed.
+    pub fn request_raw(&self, bytes: &[u8]) -> serde_json::Value {
+        let answer = self.send_raw(bytes);
         serde_json::from_str(answer.trim_end())
             .unwrap_or_else(|e| panic!("not one JSON answer ({e}): {answer:?}\n{}", self.log()))
     }

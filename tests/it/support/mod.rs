@@ -35,7 +35,7 @@ pub mod proxy;
 pub use browser::{BrowserHook, BrowserMode};
 pub use cache::CacheServer;
 pub use certs::TestCa;
-pub use cli::{CliConfig, TestEnv, describe};
+pub use cli::{CliConfig, TestEnv, assert_ok, describe};
 pub use http::{CallbackServer, jwt_claims, pkce_pair, random_token};
 pub use idp::{AccessTokenFormat, Idp, IdpOptions};
 pub use nix::NixLab;

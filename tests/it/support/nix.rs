@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::cache::{CacheRequest, CacheServer, summarize};
 use super::http::random_token;
 use super::proc::output_with_timeout;
 
@@ -289,6 +290,37 @@ impl NixLab {
         fs::create_dir_all(&dir).expect("create a dir in the Nix lab");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("chmod 0700");
         dir
+    }
+
+    /// Runs Nix as `f` says; returns the run and what `cache` served meanwhile (also noted
+    /// in the summary).
+    pub fn fetch_from(&self, cache: &CacheServer, f: &Fetch) -> (NixRun, Vec<CacheRequest>) {
+        let mark = cache.mark();
+        let run = self.fetch(f);
+        let requests = cache.requests_since(mark);
+        self.annotate(run.number, &summarize(&requests));
+        (run, requests)
+    }
+
+    /// Substitutes the main path from `cache` into a new store with a fresh HOME, reading
+    /// `netrc`.
+    pub fn substitute(
+        &self,
+        cache: &CacheServer,
+        netrc: &Path,
+        label: &str,
+    ) -> (NixRun, Vec<CacheRequest>) {
+        self.fetch_from(
+            cache,
+            &Fetch {
+                cache_url: cache.url(),
+                netrc,
+                path: TestPath::Main,
+                home: None,
+                options: &[],
+                label,
+            },
+        )
     }
 
     /// `nix-store --store <new empty store> --realise PATH` with the cache as the only
