@@ -38,16 +38,44 @@ impl Claims {
     }
 }
 
+/// A JWT in its compact form split at its dots: exactly three parts, none decoded yet. Every
+/// reader of JWTs (claims for display, the CI job's token, the bridge's verifier) splits here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compact<'a> {
+    pub header: &'a str,
+    pub payload: &'a str,
+    pub signature: &'a str,
+    /// `header.payload`: what the signature covers.
+    pub signing_input: &'a str,
+}
+
+impl<'a> Compact<'a> {
+    /// `None` unless `token` has exactly three dot-separated parts.
+    pub fn split(token: &'a str) -> Option<Compact<'a>> {
+        let mut parts = token.split('.');
+        let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Compact {
+            header,
+            payload,
+            signature,
+            signing_input: &token[..header.len() + 1 + payload.len()],
+        })
+    }
+}
+
+/// The JSON in one base64url (unpadded) part of a JWT.
+pub fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+}
+
 /// The claims of `token` if it is a JWT (three base64url parts, a JSON object in the middle);
 /// `None` for an opaque token.
 pub fn decode_claims(token: &str) -> Option<Claims> {
-    let mut parts = token.split('.');
-    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let json = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let mut claims: Claims = serde_json::from_slice(&json).ok()?;
+    let compact = Compact::split(token)?;
+    let mut claims: Claims = decode_part(compact.payload.trim_end_matches('='))?;
     claims.exp = claims.exp.map(clock::timestamp);
     claims.iat = claims.iat.map(clock::timestamp);
     Some(claims)

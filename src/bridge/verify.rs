@@ -13,7 +13,7 @@ use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyId};
 use serde::Deserialize;
 
-use crate::jwt::Claims;
+use crate::jwt::{self, Claims};
 use crate::netrc;
 use crate::untrusted;
 
@@ -120,25 +120,18 @@ fn parse(token: &str) -> Result<(Checked<'_>, Claims), Rejection> {
     if token.len() > MAX_TOKEN || !netrc::is_plain_word(token) {
         return Err(Rejection::Shape);
     }
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Rejection::NotAJwt);
-    };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| Rejection::NotAJwt);
-    let header: Header =
-        serde_json::from_slice(&decode(header)?).map_err(|_| Rejection::NotAJwt)?;
-    let claims: Claims =
-        serde_json::from_slice(&decode(payload)?).map_err(|_| Rejection::NotAJwt)?;
-    let signature = decode(signature)?;
+    let parts = jwt::Compact::split(token).ok_or(Rejection::NotAJwt)?;
+    let header: Header = jwt::decode_part(parts.header).ok_or(Rejection::NotAJwt)?;
+    let claims: Claims = jwt::decode_part(parts.payload).ok_or(Rejection::NotAJwt)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(parts.signature)
+        .map_err(|_| Rejection::NotAJwt)?;
     if header.crit.is_some() {
         return Err(Rejection::Critical);
     }
     let alg = accepted_algorithm(&header.alg)?;
-    let signed_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
     let checked = Checked {
-        signed: &token.as_bytes()[..signed_len],
+        signed: parts.signing_input.as_bytes(),
         signature,
         alg,
         kid: header.kid,

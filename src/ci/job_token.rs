@@ -7,11 +7,10 @@
 //! cannot work (expired, wrong audience) before sending the token anywhere. Nothing of the
 //! token is ever printed but cleaned claims.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use crate::clock;
+use crate::jwt;
 use crate::secret::Secret;
 pub use crate::untrusted::clean;
 
@@ -69,22 +68,26 @@ impl JobToken {
         if token.len() > MAX_LEN {
             return Err(Malformed::TooLong(token.len()));
         }
-        let parts: Vec<&str> = token.split('.').collect();
         let is_b64url = |p: &str| {
             !p.is_empty()
                 && p.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
-        if parts.len() != 3 || !parts.iter().all(|p| is_b64url(p)) {
-            return Err(Malformed::NotAJwt);
-        }
+        let parts = jwt::Compact::split(token)
+            .filter(|c| {
+                [c.header, c.payload, c.signature]
+                    .into_iter()
+                    .all(is_b64url)
+            })
+            .ok_or(Malformed::NotAJwt)?;
         let header: serde_json::Value =
-            decode_part(parts[0]).ok_or(Malformed::BadPart("header"))?;
+            decode_object(parts.header).ok_or(Malformed::BadPart("header"))?;
         let alg = header.get("alg").and_then(|a| a.as_str());
         if alg.is_none_or(|a| a.eq_ignore_ascii_case("none") || a.is_empty()) {
             return Err(Malformed::Unsigned);
         }
-        let claims: JobClaims = decode_part(parts[1]).ok_or(Malformed::BadPart("payload"))?;
+        let claims: JobClaims =
+            decode_object(parts.payload).ok_or(Malformed::BadPart("payload"))?;
         if claims.iss.as_deref().is_none_or(str::is_empty) {
             return Err(Malformed::MissingClaim("iss"));
         }
@@ -149,9 +152,9 @@ impl JobToken {
     }
 }
 
-fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+/// A part's JSON, which must be an object (serde would also read a struct from an array).
+fn decode_object<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
+    let value: serde_json::Value = jwt::decode_part(part)?;
     if !value.is_object() {
         return None;
     }
@@ -161,6 +164,8 @@ fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use proptest::prelude::*;
 
     fn jwt(header: &str, payload: &str) -> String {
